@@ -1,0 +1,146 @@
+"""The seed's inference speed test: 1000 single predictions per model, plus a batched run.
+
+Writes a JSON result and a PNG plot; the README quotes the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from mnist_serve.http.parsing import images_from_document, parse_json
+from mnist_serve.runtime import ModelRegistry
+
+# What the seed's own script printed (laptop CPU, tf.keras / XGBClassifier, one image).
+SEED_SINGLE_SECONDS = {"mlp": 0.0012, "xgboost": 0.0007}
+
+
+def _summary(seconds: list[float]) -> dict[str, float]:
+    us = np.asarray(seconds) * 1e6
+    return {
+        "mean_us": float(us.mean()),
+        "median_us": float(np.median(us)),
+        "min_us": float(us.min()),
+        "max_us": float(us.max()),
+        "std_us": float(us.std()),
+        "p99_us": float(np.percentile(us, 99)),
+        "predictions_per_second": float(1e6 / us.mean()),
+    }
+
+
+def _batch_from_example(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n distinct images: the example shifted by up to 3 pixels, so trees take varied paths."""
+    rng = np.random.default_rng(seed)
+    image = x.reshape(28, 28)
+    rows = [
+        np.roll(image, (int(dy), int(dx)), axis=(0, 1)) for dy, dx in rng.integers(-3, 4, (n, 2))
+    ]
+    return np.stack(rows).reshape(n, -1).astype(np.float32)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_inference_bench(
+    model_dir: Path, example: Path, trials: int = 1000, batch: int = 256, out: Path | None = None
+) -> dict[str, Any]:
+    registry = ModelRegistry.load(model_dir)
+    x, _ = images_from_document(parse_json(example.read_bytes()), max_batch=1)
+    xb = _batch_from_example(x, batch)
+    results: dict[str, Any] = {
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "onnxruntime": ort.__version__,
+        "trials": trials,
+        "batch": batch,
+        "models": {},
+    }
+    single_times: dict[str, list[float]] = {}
+    for model in registry.models:
+        for _ in range(50):
+            model.predict_proba(x)
+        times = []
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            proba = model.predict_proba(x)
+            times.append(time.perf_counter() - t0)
+        single_times[model.name] = times
+        batch_times = []
+        for _ in range(max(5, trials // 50)):
+            t0 = time.perf_counter()
+            model.predict_proba(xb)
+            batch_times.append(time.perf_counter() - t0)
+        per_image = statistics.median(batch_times) / batch
+        stats = _summary(times)
+        seed = SEED_SINGLE_SECONDS.get(model.name)
+        results["models"][model.name] = {
+            "predicted_number": int(proba.argmax()),
+            "single": stats,
+            "batched": {
+                "batch": batch,
+                "median_batch_us": statistics.median(batch_times) * 1e6,
+                "per_image_us": per_image * 1e6,
+                "images_per_second": 1 / per_image,
+            },
+            "seed_single_us": seed * 1e6 if seed else None,
+            "speedup_vs_seed": seed / (stats["mean_us"] / 1e6) if seed else None,
+        }
+        print(
+            f"{model.name}: {trials} inference trials took on average {stats['mean_us']:.1f} us "
+            f"(median {stats['median_us']:.1f}, min {stats['min_us']:.1f}, max {stats['max_us']:.1f}, "
+            f"std {stats['std_us']:.1f}); {stats['predictions_per_second']:.0f} predictions/s; "
+            f"batch {batch}: {per_image * 1e6:.2f} us per image"
+        )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        _plot(single_times, results, out.with_suffix(".png"))
+    return results
+
+
+def _plot(single_times: dict[str, list[float]], results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, times in single_times.items():
+        us = np.asarray(times) * 1e6
+        left.hist(us[us < np.percentile(us, 99.5)], bins=60, alpha=0.6, label=name)
+    left.set_xlabel("single-image latency (us)")
+    left.set_ylabel("trials")
+    left.set_title(f"{results['trials']} single predictions per model")
+    left.legend()
+    names = list(results["models"])
+    single = [results["models"][n]["single"]["median_us"] for n in names]
+    batched = [results["models"][n]["batched"]["per_image_us"] for n in names]
+    pos = np.arange(len(names))
+    right.bar(pos - 0.2, single, 0.4, label="single (median)")
+    right.bar(pos + 0.2, batched, 0.4, label=f"batch of {results['batch']}, per image")
+    right.set_xticks(pos, names)
+    right.set_ylabel("microseconds per image")
+    right.set_title(f"ONNX Runtime {results['onnxruntime']}, 1 thread")
+    right.legend()
+    fig.suptitle(f"mnist-serve inference speed ({results['machine']['cpu']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

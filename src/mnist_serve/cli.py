@@ -1,0 +1,193 @@
+"""`mnist-serve` subcommands: thin wrappers around plain functions in the other modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mnist_serve.config import PROJECT_ROOT, load_settings
+from mnist_serve.errors import ArtifactError, DataError, ServeError
+
+
+def _add_model_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", type=Path, help="folder with manifest.json (default: models/)")
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with the MNIST IDX files (.gz or raw) or mnist.npz; "
+        "without it MNIST is downloaded once and checked by sha256",
+    )
+    p.add_argument("--mirror", help="base URL of an MNIST mirror (default: a public one)")
+
+
+def _settings(args: argparse.Namespace):
+    overrides = {}
+    if getattr(args, "model_dir", None):
+        overrides["model_dir"] = args.model_dir
+    return load_settings(**overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    from mnist_serve import training
+    from mnist_serve.data import load_mnist
+
+    data = load_mnist(args.data_dir, args.mirror)
+    config = training.TrainConfig(
+        out_dir=args.out_dir,
+        holdout=args.holdout,
+        refit_full=not args.no_refit,
+        seed=args.seed,
+        version=args.version,
+        models=tuple(args.only or training.TRAINERS),
+    )
+    if args.epochs is not None:
+        config.mlp.epochs = args.epochs
+    if args.trees is not None:
+        config.xgboost.n_estimators = args.trees
+    if args.limit:
+        data = _limited(data, args.limit)
+    manifest = training.train(data, config)
+    for entry in manifest["models"]:
+        print(f"{entry['name']}: test accuracy {entry['metrics']['test_accuracy']:.4f}")
+    print(f"wrote {args.out_dir / 'manifest.json'}")
+    return 0
+
+
+def _limited(data, n: int):
+    from mnist_serve.data import MnistData
+
+    return MnistData(
+        data.x_train[:n], data.y_train[:n], data.x_test, data.y_test, data.source, data.sha256
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mnist_serve.evaluation import evaluate
+
+    settings = _settings(args)
+    report = evaluate(settings.model_dir, args.data_dir, args.mirror, tolerance=args.tolerance)
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Exec Gunicorn with the project's config file; flags become MNIST_SERVE_* variables."""
+    for flag in ("bind", "workers", "threads", "model_dir"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"MNIST_SERVE_{flag.upper()}"] = str(value)
+    settings = load_settings()  # fail here, loudly, on a bad setting or a missing manifest
+    from mnist_serve.runtime import read_manifest
+
+    read_manifest(settings.model_dir)
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:mnist_serve.gunicorn_conf"]
+    argv += ["mnist_serve.wsgi:app"]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mnist_serve.bench import run_inference_bench
+
+    settings = _settings(args)
+    result = run_inference_bench(
+        settings.model_dir, args.example, trials=args.trials, batch=args.batch, out=args.out
+    )
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0 if result else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_serve.http.parsing import images_from_document, parse_json
+    from mnist_serve.http.responses import seed_answers
+    from mnist_serve.runtime import ModelRegistry
+
+    settings = _settings(args)
+    x, batched = images_from_document(parse_json(args.file.read_bytes()), settings.max_batch)
+    registry = ModelRegistry.load(settings.model_dir)
+    answers = seed_answers(registry.predict_all(x))
+    import orjson
+
+    out = answers if batched else answers[0]
+    sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnist-serve", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train both models, export ONNX, write models/manifest.json")
+    _add_data_dir(p)
+    p.add_argument("--out-dir", type=Path, default=PROJECT_ROOT / "models")
+    p.add_argument("--holdout", type=int, default=5000, help="validation images held out")
+    p.add_argument(
+        "--no-refit", action="store_true", help="ship the models fit without the holdout"
+    )
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--version", default="1", help="version recorded for both models")
+    p.add_argument("--epochs", type=int, help="MLP epochs (default: the tuned value)")
+    p.add_argument("--trees", type=int, help="XGBoost boosting rounds (default: the tuned value)")
+    p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["mlp", "xgboost"],
+        help="train just this model (repeatable); the manifest keeps the others",
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="recompute the served models' test accuracy")
+    _add_model_dir(p)
+    _add_data_dir(p)
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.001,
+        help="allowed drop below the manifest (0.001 = 0.1 points)",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="start Gunicorn with the project's config")
+    _add_model_dir(p)
+    p.add_argument("--bind", help="host:port (default 0.0.0.0:8887)")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench", help="in-process inference speed test (the seed's script)")
+    _add_model_dir(p)
+    p.add_argument(
+        "--example", type=Path, default=PROJECT_ROOT / "examples/mnist_image_example.json"
+    )
+    p.add_argument("--trials", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/inference.json")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("predict", help="classify a JSON request file from the shell")
+    _add_model_dir(p)
+    p.add_argument("file", type=Path, help='a JSON file like {"image_vector": [...]}')
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ServeError, ArtifactError, DataError, OSError) as exc:
+        message = exc.message if isinstance(exc, ServeError) else str(exc)
+        print(f"mnist-serve {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Settings in one object, read from `MNIST_SERVE_*` environment variables.
+
+The CLI turns its flags into the same variables, so Gunicorn workers (separate
+processes) and the CLI always agree on one source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_model_dir() -> Path:
+    """The repo's shipped `models/` for a source checkout, else `./models`."""
+    shipped = PROJECT_ROOT / "models"
+    return shipped if (shipped / "manifest.json").is_file() else Path.cwd() / "models"
+
+
+def default_workers() -> int:
+    """Gunicorn's rule of thumb, (2 x cores) + 1, capped: inference is CPU-bound."""
+    return min(2 * (os.cpu_count() or 1) + 1, 12)
+
+
+class Settings(BaseSettings):
+    """Every knob of the server; each field is `MNIST_SERVE_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MNIST_SERVE_", extra="ignore")
+
+    model_dir: Path = Field(default_factory=default_model_dir)
+    """Folder holding `manifest.json` and the ONNX artifacts it lists."""
+
+    bind: str = "0.0.0.0:8887"
+    """Address Gunicorn listens on (the seed's default)."""
+
+    workers: int = Field(default_factory=default_workers, ge=1, le=64)
+    """Gunicorn worker processes."""
+
+    threads: int = Field(default=1, ge=1, le=64)
+    """Threads per worker (>1 switches Gunicorn to its gthread worker, with keep-alive)."""
+
+    timeout: int = Field(default=30, ge=1)
+    """Seconds before Gunicorn restarts a silent worker."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body accepted; bigger bodies get 413."""
+
+    max_batch: int = Field(default=256, ge=1, le=65536)
+    """Most images accepted in one request."""
+
+    log_level: str = "info"
+    """Gunicorn log level."""
+
+    access_log: bool = False
+    """Write one access-log line per request (costs throughput under load)."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = {"debug", "info", "warning", "error", "critical"}
+        if value.lower() not in levels:
+            raise ValueError(f"log_level must be one of {sorted(levels)}, got {value!r}")
+        return value.lower()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (tests, CLI) on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,28 @@
+"""Liveness and readiness: ready means every model is loaded, verified and warmed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from mnist_serve.errors import NotReady
+from mnist_serve.http.responses import json_response
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health/live")
+def live():
+    return json_response({"status": "alive"})
+
+
+@bp.get("/health/ready")
+def ready():
+    registry = current_app.extensions.get("mnist_registry")
+    if registry is None:
+        raise NotReady("models are not loaded yet")
+    return json_response(
+        {
+            "status": "ready",
+            "models": [{"name": m.name, "version": m.version} for m in registry.models],
+        }
+    )

@@ -1,0 +1,142 @@
+"""Served models: ONNX artifacts listed in `manifest.json`, verified by sha256, run by ONNX Runtime.
+
+Adding a model means adding an entry to the manifest; nothing here names `mlp` or `xgboost`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from mnist_serve.data import N_CLASSES, N_PIXELS, sha256_file
+from mnist_serve.errors import ArtifactError, ModelNotFound
+
+MANIFEST = "manifest.json"
+
+
+def _session_options() -> ort.SessionOptions:
+    """One thread per session: Gunicorn's worker processes provide the parallelism."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+@dataclass
+class ServedModel:
+    """The narrow interface every protocol uses: name, version, predict_proba."""
+
+    name: str
+    version: str
+    metadata: dict[str, Any]
+    session: ort.InferenceSession = field(repr=False)
+    input_name: str
+    output_name: str
+
+    @classmethod
+    def from_entry(cls, model_dir: Path, entry: dict[str, Any]) -> ServedModel:
+        artifact = entry["artifact"]
+        path = model_dir / artifact["path"]
+        if not path.is_file():
+            raise ArtifactError(f"{entry['name']}: artifact {path} is missing")
+        # Read once, hash what we load: no window between the check and the load.
+        payload = path.read_bytes()
+        actual = hashlib.sha256(payload).hexdigest()
+        if actual != artifact["sha256"]:
+            raise ArtifactError(
+                f"{entry['name']}: {path} has sha256 {actual}, manifest says {artifact['sha256']}"
+            )
+        try:
+            session = ort.InferenceSession(
+                payload, sess_options=_session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ArtifactError(f"{entry['name']}: ONNX Runtime cannot load {path}: {exc}") from exc
+        return cls(
+            name=entry["name"],
+            version=str(entry["version"]),
+            metadata=entry,
+            session=session,
+            input_name=entry["input"]["name"],
+            output_name=entry["output"]["name"],
+        )
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """float32 (n, 784) in [0, 1] -> float32 (n, 10) class probabilities."""
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def warm_up(self) -> None:
+        """Run once so the first real request does not pay for lazy initialisation."""
+        out = self.predict_proba(np.zeros((1, N_PIXELS), dtype=np.float32))
+        if out.shape != (1, N_CLASSES):
+            raise ArtifactError(f"{self.name}: output shape {out.shape}, expected (1, 10)")
+
+
+class ModelRegistry:
+    """The loaded models, in manifest order, found by name (and optionally version)."""
+
+    def __init__(self, models: list[ServedModel], manifest: dict[str, Any]) -> None:
+        self.models = models
+        self.manifest = manifest
+        self._by_name = {m.name: m for m in models}
+
+    @classmethod
+    def load(cls, model_dir: Path) -> ModelRegistry:
+        model_dir = Path(model_dir)
+        manifest = read_manifest(model_dir)
+        models = [ServedModel.from_entry(model_dir, entry) for entry in manifest["models"]]
+        for model in models:
+            model.warm_up()
+        return cls(models, manifest)
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        model = self._by_name.get(name)
+        if model is None:
+            raise ModelNotFound(f"no model named {name!r}", available=list(self._by_name))
+        if version is not None and version != model.version:
+            raise ModelNotFound(
+                f"model {name!r} has no version {version!r} loaded", available=[model.version]
+            )
+        return model
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def predict_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model's (n, 10) probabilities for the same input."""
+        return {m.name: m.predict_proba(x) for m in self.models}
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"no {MANIFEST} in {model_dir}: run `mnist-serve train`") from exc
+    except ValueError as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or not manifest.get("models"):
+        raise ArtifactError(f"{path} lists no models")
+    return manifest
+
+
+def verify_artifacts(model_dir: Path) -> dict[str, bool]:
+    """sha256 of every file the manifest names (served and original), True when it matches."""
+    manifest = read_manifest(model_dir)
+    results = {}
+    for entry in manifest["models"]:
+        for key in ("artifact", "original"):
+            item = entry.get(key)
+            if item:
+                path = Path(model_dir) / item["path"]
+                results[item["path"]] = path.is_file() and sha256_file(path) == item["sha256"]
+    return results

@@ -1,0 +1,108 @@
+"""Fixtures: a real Gunicorn on a free loopback port, talking HTTP, as users do."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+EXAMPLE = ROOT / "examples" / "mnist_image_example.json"
+SHARED_MNIST = ROOT.parent / "shared" / "mnist"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def post(self, path: str, body: bytes | str, content_type: str = "application/json", **kw):
+        return requests.post(
+            self.url + path, data=body, headers={"Content-Type": content_type}, timeout=10, **kw
+        )
+
+    def get(self, path: str, **kw):
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(p) for p in children.read_text().split()]
+
+
+def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = MODELS) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MNIST_SERVE_BIND": f"127.0.0.1:{port}",
+        "MNIST_SERVE_WORKERS": "2",
+        "MNIST_SERVE_MODEL_DIR": str(model_dir),
+        "MNIST_SERVE_LOG_LEVEL": "warning",
+        **(env_overrides or {}),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:mnist_serve.gunicorn_conf",
+            "mnist_serve.wsgi:app",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            if requests.get(url + "/health/ready", timeout=1).status_code == 200:
+                return Server(url, process)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gunicorn did not become ready within 60 s")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    srv = start_server()
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def example() -> dict:
+    return json.loads(EXAMPLE.read_text())
+
+
+@pytest.fixture(scope="session")
+def example_pixels(example) -> list[int]:
+    return example["image_vector"]

@@ -1,0 +1,94 @@
+"""The `mnist-serve` console script, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import EXAMPLE, MODELS, ROOT
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_serve.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_predict_classifies_the_example():
+    result = cli("predict", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mlp"]["predicted_number"] == 5
+    assert answer["xgboost"]["predicted_number"] == 5
+
+
+def test_predict_reports_bad_input_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"image_vector": [1, 2]}')
+    result = cli("predict", str(bad))
+    assert result.returncode == 2
+    assert "2 elements" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_writes_json_and_plot(tmp_path):
+    out = tmp_path / "inference.json"
+    result = cli("bench", "--trials", "50", "--batch", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report["models"]) == {"mlp", "xgboost"}
+    for model in report["models"].values():
+        assert model["predicted_number"] == 5
+        assert (
+            model["single"]["min_us"] <= model["single"]["median_us"] <= model["single"]["max_us"]
+        )
+        assert model["batched"]["batch"] == 16
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_without_data_or_network_says_how_to_pass_data_dir(tmp_path):
+    env_mirror = "http://127.0.0.1:9/"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnist_serve.cli",
+            "train",
+            "--mirror",
+            env_mirror,
+            "--out-dir",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "--data-dir" in result.stderr
+    assert not (tmp_path / "m" / "manifest.json").exists()
+
+
+def test_serve_refuses_a_missing_model_dir(tmp_path):
+    result = cli("serve", "--model-dir", str(tmp_path), "--bind", "127.0.0.1:0")
+    assert result.returncode == 2
+    assert "manifest.json" in result.stderr
+
+
+def test_evaluate_holds_the_shipped_models_to_their_manifest(tmp_path):
+    shared = ROOT.parent / "shared" / "mnist"
+    if not shared.is_dir():
+        pytest.skip("no ../shared/mnist here")
+    result = cli("evaluate", "--data-dir", str(shared), "--model-dir", str(MODELS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["test_rows"] == 10_000

@@ -1,0 +1,134 @@
+"""The training pipeline end to end on a small synthetic data set (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_serve import training
+from mnist_serve.data import load_from_dir
+from mnist_serve.errors import ArtifactError
+from mnist_serve.runtime import ModelRegistry, verify_artifacts
+from tests.test_data import write_mnist_dir
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("xgboost")
+
+
+def tiny_config(out_dir: Path, **kw) -> training.TrainConfig:
+    return training.TrainConfig(
+        out_dir=out_dir,
+        holdout=60,
+        mlp=training.MlpParams(
+            hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, shift_pixels=0
+        ),
+        xgboost=training.XgbParams(n_estimators=8, max_depth=3),
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("train")
+    write_mnist_dir(root / "data", n_train=400, n_test=120)
+    out = root / "models"
+    manifest = training.train(load_from_dir(root / "data"), tiny_config(out))
+    return out, manifest
+
+
+def test_writes_artifacts_originals_and_manifest(trained):
+    out, manifest = trained
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "mlp.keras",
+        "mlp.onnx",
+        "xgboost.onnx",
+        "xgboost.ubj",
+    ]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert [m["name"] for m in manifest["models"]] == ["mlp", "xgboost"]
+    assert manifest["data"]["train_rows"] == 400  # refit on everything after validation
+    assert manifest["data"]["val_rows"] == 60
+    assert len(manifest["data"]["sha256"]) == 4
+    assert "onnxruntime" in manifest["libraries"]
+    assert all(verify_artifacts(out).values())
+
+
+def test_metrics_and_parity_are_recorded(trained):
+    _, manifest = trained
+    for entry in manifest["models"]:
+        metrics = entry["metrics"]
+        assert 0 <= metrics["val_accuracy"] <= 1
+        # The synthetic classes are easy: a working pipeline learns them.
+        assert metrics["test_accuracy"] > 0.5, entry["name"]
+        assert entry["export_parity"]["argmax_disagreements"] == 0
+        assert entry["export_parity"]["max_abs_diff"] <= training.PARITY_ATOL
+        assert entry["params"]
+
+
+def test_served_models_match_the_originals(trained):
+    out, _ = trained
+    import keras
+    import xgboost as xgb
+
+    data = load_from_dir(out.parent / "data")
+    x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
+    registry = ModelRegistry.load(out)
+    mlp = keras.models.load_model(out / "mlp.keras")
+    np.testing.assert_allclose(
+        registry.get("mlp").predict_proba(x), mlp.predict(x, verbose=0), atol=1e-4
+    )
+    booster = xgb.Booster()
+    booster.load_model(out / "xgboost.ubj")
+    np.testing.assert_allclose(
+        registry.get("xgboost").predict_proba(x), booster.predict(xgb.DMatrix(x)), atol=1e-4
+    )
+
+
+def test_tampered_artifact_is_refused(trained, tmp_path):
+    out, _ = trained
+    copy = tmp_path / "models"
+    copy.mkdir()
+    for p in out.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    blob = bytearray((copy / "xgboost.onnx").read_bytes())
+    blob[-1] ^= 1
+    (copy / "xgboost.onnx").write_bytes(bytes(blob))
+    with pytest.raises(ArtifactError, match="sha256"):
+        ModelRegistry.load(copy)
+    assert verify_artifacts(copy)["xgboost.onnx"] is False
+
+
+def test_export_mismatch_is_caught(trained):
+    out, _ = trained
+    x = np.random.default_rng(0).random((20, 784), dtype=np.float32)
+    wrong = np.full((20, 10), 0.1, dtype=np.float32)
+    with pytest.raises(training.ExportMismatch):
+        training.check_parity(out / "mlp.onnx", x, wrong)
+
+
+def test_training_one_model_keeps_the_other(trained, tmp_path):
+    out, manifest = trained
+    target = tmp_path / "models"
+    target.mkdir()
+    for p in out.iterdir():
+        (target / p.name).write_bytes(p.read_bytes())
+    config = tiny_config(target, models=("xgboost",), version="2", refit_full=False)
+    merged = training.train(load_from_dir(out.parent / "data"), config)
+    by_name = {m["name"]: m for m in merged["models"]}
+    assert by_name["mlp"] == manifest["models"][0]
+    assert by_name["xgboost"]["version"] == "2"
+    assert ModelRegistry.load(target).get("xgboost", "2").version == "2"
+
+
+def test_shift_moves_pixels_without_wrapping():
+    image = np.zeros((1, 784), dtype=np.float32)
+    image[0, 0] = 1.0  # top-left corner
+    rng = np.random.default_rng(0)
+    shifted = np.concatenate([training._shifted(image, 1, rng) for _ in range(30)])
+    assert shifted.max() == 1.0
+    assert shifted[:, 27].max() == 0 and shifted[:, 27 * 28].max() == 0  # never wrapped around
+    assert shifted.sum(axis=1).min() in (0.0, 1.0)
