@@ -46,5 +46,14 @@ evaluate: $(SERVE_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench
 
+# wrk must be installed (Debian/Ubuntu: apt-get install wrk); the command says so if it is not.
+loadtest: $(DEV_STAMP)
+	$(BIN)/mnist-serve loadtest --out benchmarks/results/loadtest.json
+	$(BIN)/mnist-serve loadtest --targets product,floor --workers 1,2,4,8 \
+		--out benchmarks/results/loadtest-sweep.json
+	$(BIN)/mnist-serve loadtest --targets product,floor --payload binary \
+		--out benchmarks/results/loadtest-binary.json
+	$(BIN)/python benchmarks/update_readme.py
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

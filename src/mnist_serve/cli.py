@@ -120,6 +120,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from mnist_serve import loadtest
+
+    config = loadtest.LoadTestConfig(
+        targets=args.targets.split(","),
+        workers=[int(w) for w in args.workers.split(",")],
+        threads=args.threads,
+        payload=args.payload,
+        batch=args.batch,
+        endpoint=args.endpoint,
+        connections=args.connections,
+        duration=args.duration,
+        url=args.url,
+    )
+    unknown = set(config.targets) - set(loadtest.TARGETS)
+    if unknown:
+        raise loadtest.LoadTestError(
+            f"unknown targets {sorted(unknown)}; known: {list(loadtest.TARGETS)}"
+        )
+    try:
+        report = loadtest.run_loadtest(config)
+    except loadtest.LoadTestError as exc:
+        print(f"mnist-serve loadtest: error: {exc}", file=sys.stderr)
+        return 2
+    loadtest.write_report(report, args.out)
+    print(loadtest.table(report))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnist-serve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/inference.json")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("loadtest", help="drive Gunicorn with wrk; compare with the baselines")
+    p.add_argument("--url", help="load an already running server instead (no baselines)")
+    p.add_argument("--endpoint", default="/verify_vector_image")
+    p.add_argument(
+        "--payload", default="json", choices=["json", "binary", "batch-json", "batch-binary"]
+    )
+    p.add_argument("--batch", type=int, default=32, help="images per request for batch payloads")
+    p.add_argument("--targets", default="product,floor,seed-style", help="comma-separated")
+    p.add_argument("--workers", default=str(os.cpu_count() or 1), help="sweep, e.g. 1,2,4,8")
+    p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/loadtest.json")
+    p.set_defaults(func=cmd_loadtest)
 
     p = sub.add_parser("predict", help="classify a JSON request file from the shell")
     _add_model_dir(p)

@@ -90,16 +90,17 @@ def _check_types(pixels: list, field: str) -> None:
 
 
 def _check_range(pixels: np.ndarray, source: list, field: str) -> None:
-    bad = np.flatnonzero(~((pixels >= 0) & (pixels <= 255)))
-    if bad.size:
-        i = int(bad[0])
-        raise InvalidInput(
-            f"{field}[{i}] is out of range: pixel values must be 0..255",
-            field=field,
-            index=i,
-            value=_preview(source[i]),
-            count=int(bad.size),
-        )
+    if pixels.min() >= 0 and pixels.max() <= 255:  # the common case, without temporaries
+        return
+    bad = np.flatnonzero(~((pixels >= 0) & (pixels <= 255)))  # NaN counts as bad too
+    i = int(bad[0])
+    raise InvalidInput(
+        f"{field}[{i}] is out of range: pixel values must be 0..255",
+        field=field,
+        index=i,
+        value=_preview(source[i]),
+        count=int(bad.size),
+    )
 
 
 def image_from_json(value: Any, field: str) -> np.ndarray:

@@ -1,0 +1,139 @@
+"""Rewrite the README's measured tables from the files the commands wrote.
+
+Every number in those README sections comes from `models/manifest.json` or a file under
+`benchmarks/results/`; run this after `mnist-serve train`, `bench` or `loadtest`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def accuracy_table() -> str:
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    seed = {"mlp": ("99.59%", "97.62%", "97.81%"), "xgboost": ("99.01%", "-", "96.40%")}
+    lines = [
+        "| model | train | validation (holdout) | **test (10k MNIST)** | seed's test | artifact |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in manifest["models"]:
+        metrics = m["metrics"]
+        val = f"{metrics['val_accuracy']:.2%}" if metrics.get("val_accuracy") else "-"
+        lines.append(
+            f"| `{m['name']}` v{m['version']} | {metrics['train_accuracy']:.2%} | {val} | "
+            f"**{metrics['test_accuracy']:.2%}** | {seed.get(m['name'], ('', '', '-'))[2]} | "
+            f"`{m['artifact']['path']}` ({m['artifact']['bytes'] / 1e6:.1f} MB) |"
+        )
+    data = manifest["data"]
+    lines.append("")
+    lines.append(
+        f"Trained on {data['train_rows']:,} images"
+        + (
+            f" (selection on a {data['val_rows']:,}-image seeded holdout, then refit on all)"
+            if data.get("refit_full")
+            else f", {data['val_rows']:,} held out for validation"
+        )
+        + f"; tested on {data['test_rows']:,}. Export parity (ONNX vs original, every test image): "
+        + ", ".join(
+            f"`{m['name']}` max |diff| {m['export_parity']['max_abs_diff']:.1e}, "
+            f"{m['export_parity']['argmax_disagreements']} argmax disagreements"
+            for m in manifest["models"]
+        )
+        + "."
+    )
+    return "\n".join(lines)
+
+
+def inference_table() -> str:
+    bench = json.loads((RESULTS / "inference.json").read_text())
+    lines = [
+        "| model | mean | median | p99 | min | max | std | predictions/s | per image, batch of "
+        f"{bench['batch']} | seed (mean) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in bench["models"].items():
+        s = m["single"]
+        lines.append(
+            f"| `{name}` | {s['mean_us']:.1f} us | **{s['median_us']:.1f} us** | {s['p99_us']:.1f} us | "
+            f"{s['min_us']:.1f} us | {s['max_us']:.0f} us | {s['std_us']:.1f} us | "
+            f"{s['predictions_per_second']:,.0f} | {m['batched']['per_image_us']:.2f} us | "
+            f"{m['seed_single_us']:.0f} us |"
+        )
+    lines.append("")
+    lines.append(
+        f"{bench['trials']} single predictions per model on the example image, ONNX Runtime "
+        f"{bench['onnxruntime']} with one thread, on {bench['machine']['cpu']} "
+        f"({bench['machine']['cores']} cores)."
+    )
+    return "\n".join(lines)
+
+
+def loadtest_table(name: str = "loadtest.json") -> str:
+    path = RESULTS / name
+    report = json.loads(path.read_text())
+    cfg = report["config"]
+    lines = [
+        "| target | workers | req/s | p50 | p90 | p99 | max | errors | non-2xx | RSS/worker | start to ready |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        lat = r["latency_ms"]
+        errors = sum(v for k, v in r["errors"].items() if k != "non_2xx")
+        mem = r.get("memory", {})
+        lines.append(
+            f"| {r['target']} | {r.get('workers', '')} | **{r['requests_per_second']:,.0f}** | "
+            f"{lat['p50']:.2f} ms | {lat['p90']:.2f} ms | {lat['p99']:.2f} ms | {lat['max']:.1f} ms | "
+            f"{errors} | {r['errors']['non_2xx']} | {mem.get('rss_mib_per_worker', '-')} MiB | "
+            f"{r.get('seconds_to_ready', '-')} s |"
+        )
+    lines.append("")
+    for row in report["ratios"]:
+        parts = [f"{row['workers']} worker(s):"]
+        if "product_over_floor" in row:
+            parts.append(f"product / floor = **{row['product_over_floor']:.1%}**")
+        if "product_over_seed_style" in row:
+            parts.append(f"product / seed-style = **{row['product_over_seed_style']:.0f}x**")
+        lines.append("- " + " ".join(parts))
+    lines.append("")
+    lines.append(
+        f"`{cfg['payload']}` payload, {cfg['connections']} connections, {cfg['duration']:.0f} s per run "
+        f"after {cfg['warmup']:.0f} s of warm-up, wrk with {cfg['wrk_threads']} threads on the same "
+        f"{report['machine']['cores']}-core machine ({report['machine']['cpu']}); Gunicorn "
+        f"{'sync' if cfg['threads'] == 1 else 'gthread'} workers. From `benchmarks/results/{name}`."
+    )
+    return "\n".join(lines)
+
+
+SECTIONS = {
+    "accuracy": accuracy_table,
+    "inference": inference_table,
+    "loadtest": loadtest_table,
+    "loadtest-sweep": lambda: loadtest_table("loadtest-sweep.json"),
+    "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
+}
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name, render in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(text):
+            continue
+        try:
+            table = render()
+        except FileNotFoundError as exc:
+            print(f"{name}: skipped ({exc.filename} missing)")
+            continue
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+    readme.write_text(text)
+    print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Accuracy against inference cost of the XGBoost model, by number of boosting rounds.
+
+Takes the shipped original (`models/xgboost.ubj`), keeps its first k rounds for several k,
+exports each to ONNX the way training does, and measures test accuracy and ONNX Runtime latency
+(single image and per image in a batch of 256, one thread). Chooses the shipped size on evidence.
+
+    .venv/bin/python benchmarks/xgb_tradeoff.py --data-dir ../shared/mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import xgboost as xgb
+
+from mnist_serve.data import N_PIXELS, load_mnist, scale_pixels
+from mnist_serve.runtime import _session_options
+from mnist_serve.training import INPUT_NAME, OUTPUT_NAME, export_xgboost
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def latency_us(
+    session: ort.InferenceSession, x1: np.ndarray, xb: np.ndarray
+) -> tuple[float, float]:
+    for _ in range(20):
+        session.run([OUTPUT_NAME], {INPUT_NAME: x1})
+    singles = []
+    for _ in range(500):
+        t0 = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: x1})
+        singles.append(time.perf_counter() - t0)
+    batches = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: xb})
+        batches.append(time.perf_counter() - t0)
+    return float(np.median(singles) * 1e6), float(np.median(batches) / len(xb) * 1e6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "xgboost.ubj")
+    parser.add_argument("--rounds", default="50,100,150,200,250,300,400")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/xgb_tradeoff.json")
+    args = parser.parse_args()
+
+    data = load_mnist(args.data_dir)
+    x = scale_pixels(data.x_test.reshape(-1, N_PIXELS))
+    full = xgb.XGBClassifier()
+    full.load_model(args.model)
+    total = full.get_booster().num_boosted_rounds()
+    rows = []
+    for k in [int(r) for r in args.rounds.split(",") if int(r) <= total]:
+        model = xgb.XGBClassifier()
+        model.load_model(args.model)
+        model._Booster = model.get_booster()[:k]  # keep the first k rounds
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "m.onnx"
+            export_xgboost(model, path)
+            size = path.stat().st_size
+            session = ort.InferenceSession(str(path), _session_options())
+        proba = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        accuracy = float((proba.argmax(1) == data.y_test).mean())
+        single, per_image = latency_us(session, x[:1], x[:256])
+        rows.append(
+            {
+                "rounds": k,
+                "trees": k * 10,
+                "test_accuracy": accuracy,
+                "single_median_us": single,
+                "batch256_per_image_us": per_image,
+                "onnx_bytes": size,
+            }
+        )
+        print(json.dumps(rows[-1]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model": str(args.model.name), "rows": rows}, indent=2) + "\n")
+    plot(rows, args.out.with_suffix(".png"))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    rounds = [r["rounds"] for r in rows]
+    ax.plot(rounds, [r["test_accuracy"] * 100 for r in rows], marker="o", color="C0")
+    ax.axhline(98.0, color="C0", linestyle=":", linewidth=1)
+    ax.set_xlabel("boosting rounds (10 trees each)")
+    ax.set_ylabel("test accuracy (%)", color="C0")
+    right = ax.twinx()
+    right.plot(
+        rounds, [r["single_median_us"] for r in rows], marker="s", color="C1", label="single"
+    )
+    right.plot(
+        rounds,
+        [r["batch256_per_image_us"] for r in rows],
+        marker="^",
+        color="C2",
+        label="batch 256",
+    )
+    right.set_ylabel("microseconds per image")
+    right.legend(loc="lower right")
+    ax.set_title("XGBoost: accuracy vs ONNX Runtime cost by rounds kept")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""`mnist-serve loadtest`: drive real Gunicorn servers with wrk and compare against baselines.
+
+Each target (the product, the no-op Flask floor, the seed-style TensorFlow path) runs under the
+same Gunicorn settings on a free loopback port, one after another, so the results are ratios
+that hold on any machine. Results go to a JSON file and a PNG plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_serve.config import PROJECT_ROOT
+
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+WRK_SCRIPT = BENCHMARKS / "wrk_post.lua"
+TARGETS = {
+    "product": "mnist_serve.wsgi:app",
+    "floor": "benchmarks.floor_app:app",
+    "seed-style": "benchmarks.seed_style_app:app",
+}
+PAYLOADS = ("json", "binary", "batch-json", "batch-binary")
+
+
+class LoadTestError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoadTestConfig:
+    targets: list[str] = field(default_factory=lambda: list(TARGETS))
+    workers: list[int] = field(default_factory=lambda: [os.cpu_count() or 1])
+    threads: int = 1
+    payload: str = "json"
+    batch: int = 32
+    endpoint: str = "/verify_vector_image"
+    connections: int = 16
+    duration: float = 10.0
+    warmup: float = 2.0
+    wrk_threads: int = 2
+    url: str | None = None
+    example: Path = PROJECT_ROOT / "examples" / "mnist_image_example.json"
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise LoadTestError(
+            "wrk is not installed: it is the load generator this command drives. "
+            "Install it with `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)."
+        )
+    return wrk
+
+
+def payload_body(config: LoadTestConfig) -> tuple[bytes, str]:
+    """The request body and its Content-Type for the chosen payload kind."""
+    pixels = json.loads(config.example.read_text())["image_vector"]
+    if config.payload == "json":
+        return json.dumps({"image_vector": pixels}).encode(), "application/json"
+    if config.payload == "binary":
+        return bytes(pixels), "application/octet-stream"
+    if config.payload == "batch-json":
+        return json.dumps({"image_vectors": [pixels] * config.batch}).encode(), "application/json"
+    if config.payload == "batch-binary":
+        return bytes(pixels) * config.batch, "application/octet-stream"
+    raise LoadTestError(f"unknown payload {config.payload!r}; choose one of {PAYLOADS}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes that share them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class GunicornServer:
+    """One Gunicorn with the project's config file, for the duration of a `with` block."""
+
+    def __init__(self, app: str, workers: int, threads: int) -> None:
+        self.app, self.workers, self.threads = app, workers, threads
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> GunicornServer:
+        env = {
+            **os.environ,
+            "MNIST_SERVE_BIND": f"127.0.0.1:{self.port}",
+            "MNIST_SERVE_WORKERS": str(self.workers),
+            "MNIST_SERVE_THREADS": str(self.threads),
+            "MNIST_SERVE_LOG_LEVEL": "warning",
+            "MNIST_SERVE_ACCESS_LOG": "false",
+        }
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:mnist_serve.gunicorn_conf", self.app],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.seconds_to_ready = self._wait_ready(started)
+        return self
+
+    def _wait_ready(self, started: float, timeout: float = 180) -> float:
+        # Ready at the first 200 from /health/ready: workers boot in parallel, each loading
+        # and warming its models before it accepts a connection.
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise LoadTestError(
+                    f"{self.app} exited: {self.process.stderr.read().decode()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise LoadTestError(f"{self.app} not ready after {timeout} s")
+
+    def worker_pids(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(p) for p in path.read_text().split()]
+
+    def memory(self) -> dict[str, Any]:
+        pids = self.worker_pids()
+        return {
+            "workers": len(pids),
+            "rss_mib_per_worker": round(np.mean([_rss_kib(p) for p in pids]) / 1024, 1),
+            "pss_mib_per_worker": round(np.mean([_pss_kib(p) for p in pids]) / 1024, 1),
+            "master_rss_mib": round(_rss_kib(self.process.pid) / 1024, 1),
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_wrk(url: str, body: bytes, content_type: str, config: LoadTestConfig, duration: float):
+    wrk = require_wrk()
+    with tempfile.NamedTemporaryFile(suffix=".body") as f:
+        f.write(body)
+        f.flush()
+        env = {**os.environ, "WRK_BODY_FILE": f.name, "WRK_CONTENT_TYPE": content_type}
+        cmd = [
+            wrk,
+            f"-t{min(config.wrk_threads, config.connections)}",
+            f"-c{config.connections}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(WRK_SCRIPT),
+            url,
+        ]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
+    match = re.search(r"^WRK_JSON (.*)$", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or match is None:
+        raise LoadTestError(
+            f"wrk failed ({out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}"
+        )
+    result = json.loads(match.group(1))
+    result["requests_per_second"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["latency_ms"] = {k: v / 1000 for k, v in result.pop("latency_us").items()}
+    return result
+
+
+def _check_answer(url: str, body: bytes, content_type: str) -> None:
+    """One request before the load: the answer must be a 200 with both models' predictions."""
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answer = json.loads(r.read())
+    first = answer[0] if isinstance(answer, list) else answer
+    if not {"mlp", "xgboost"} <= set(first):
+        raise LoadTestError(f"{url} did not answer with both models: {str(answer)[:200]}")
+
+
+def measure(app: str, workers: int, config: LoadTestConfig, body: bytes, ctype: str) -> dict:
+    with GunicornServer(app, workers, config.threads) as server:
+        url = server.url + config.endpoint
+        _check_answer(url, body, ctype)
+        run_wrk(url, body, ctype, config, config.warmup)
+        memory = server.memory()
+        result = run_wrk(url, body, ctype, config, config.duration)
+        result.update(seconds_to_ready=round(server.seconds_to_ready, 2), memory=memory)
+        return result
+
+
+def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
+    require_wrk()
+    body, ctype = payload_body(config)
+    report: dict[str, Any] = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in config.__dict__.items()},
+        "machine": {"cores": os.cpu_count()},
+        "runs": [],
+    }
+    from mnist_serve.bench import cpu_name
+
+    report["machine"]["cpu"] = cpu_name()
+    if config.url:
+        _check_answer(config.url + config.endpoint, body, ctype)
+        run = run_wrk(config.url + config.endpoint, body, ctype, config, config.duration)
+        report["runs"].append({"target": "url", "url": config.url, **run})
+    else:
+        for workers in config.workers:
+            for target in config.targets:
+                print(f"-- {target}, {workers} worker(s), {config.payload} ...", flush=True)
+                run = measure(TARGETS[target], workers, config, body, ctype)
+                report["runs"].append({"target": target, "workers": workers, **run})
+                print("   " + _row(report["runs"][-1]), flush=True)
+    report["ratios"] = ratios(report["runs"])
+    return report
+
+
+def ratios(runs: list[dict]) -> list[dict]:
+    """product / floor and product / seed-style, per worker count."""
+    out = []
+    for workers in sorted({r.get("workers") for r in runs if r.get("workers")}):
+        by = {r["target"]: r["requests_per_second"] for r in runs if r.get("workers") == workers}
+        if "product" not in by:
+            continue
+        row: dict[str, Any] = {"workers": workers}
+        if by.get("floor"):
+            row["product_over_floor"] = round(by["product"] / by["floor"], 3)
+        if by.get("seed-style"):
+            row["product_over_seed_style"] = round(by["product"] / by["seed-style"], 1)
+        out.append(row)
+    return out
+
+
+def _row(run: dict) -> str:
+    lat = run["latency_ms"]
+    errors = sum(v for k, v in run["errors"].items() if k != "non_2xx")
+    mem = run.get("memory", {}).get("rss_mib_per_worker", "")
+    return (
+        f"{run['target']:<11} {run.get('workers', ''):>3} {run['requests_per_second']:>9.1f} "
+        f"{lat['p50']:>7.2f} {lat['p90']:>7.2f} {lat['p99']:>8.2f} {lat['max']:>8.1f} "
+        f"{errors:>6} {run['errors']['non_2xx']:>7} {mem:>8}"
+    )
+
+
+def table(report: dict) -> str:
+    head = (
+        f"{'target':<11} {'wrk':>3} {'req/s':>9} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>8} "
+        f"{'max ms':>8} {'errors':>6} {'non-2xx':>7} {'RSS MiB':>8}"
+    )
+    head = head.replace(" wrk", "  wk")
+    lines = [head] + [_row(r) for r in report["runs"]]
+    for row in report["ratios"]:
+        parts = [f"workers={row['workers']}"]
+        if "product_over_floor" in row:
+            parts.append(f"product/floor = {row['product_over_floor']:.1%}")
+        if "product_over_seed_style" in row:
+            parts.append(f"product/seed-style = {row['product_over_seed_style']:.0f}x")
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in report["runs"] if r.get("workers")]
+    targets = [t for t in TARGETS if any(r["target"] == t for r in runs)]
+    workers = sorted({r["workers"] for r in runs})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / max(1, len(targets))
+    for i, target in enumerate(targets):
+        rps = [
+            next(
+                (
+                    r["requests_per_second"]
+                    for r in runs
+                    if r["target"] == target and r["workers"] == w
+                ),
+                0,
+            )
+            for w in workers
+        ]
+        pos = np.arange(len(workers)) + (i - (len(targets) - 1) / 2) * width
+        bars = left.bar(pos, rps, width, label=target)
+        left.bar_label(bars, fmt="%.0f", fontsize=7)
+    left.set_xticks(np.arange(len(workers)), [str(w) for w in workers])
+    left.set_xlabel("Gunicorn workers")
+    left.set_ylabel("requests / second")
+    left.set_title(
+        f"{report['config']['payload']} payload, {report['config']['connections']} connections"
+    )
+    left.legend()
+    for target in targets:
+        if target == "seed-style":
+            continue
+        p99 = [
+            next(
+                (
+                    r["latency_ms"]["p99"]
+                    for r in runs
+                    if r["target"] == target and r["workers"] == w
+                ),
+                np.nan,
+            )
+            for w in workers
+        ]
+        p50 = [
+            next(
+                (
+                    r["latency_ms"]["p50"]
+                    for r in runs
+                    if r["target"] == target and r["workers"] == w
+                ),
+                np.nan,
+            )
+            for w in workers
+        ]
+        line = right.plot(workers, p99, marker="o", label=f"{target} p99")[0]
+        right.plot(
+            workers, p50, marker=".", linestyle="--", color=line.get_color(), label=f"{target} p50"
+        )
+    right.set_xlabel("Gunicorn workers")
+    right.set_ylabel("latency (ms)")
+    right.set_xscale("log", base=2)
+    right.set_xticks(workers, [str(w) for w in workers])
+    right.set_title("latency (seed-style omitted: off the scale)")
+    right.legend(fontsize=8)
+    fig.suptitle(
+        f"mnist-serve load test, {report['machine']['cores']} cores ({report['machine']['cpu']})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, out.with_suffix(".png"))

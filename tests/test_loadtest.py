@@ -1,0 +1,72 @@
+"""The load-test command works end to end (a very short run); its numbers are not judged here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from mnist_serve import loadtest
+from tests.conftest import ROOT
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_serve.cli", "loadtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_missing_wrk_is_reported_clearly(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # no wrk on this PATH
+    result = run_cli("--out", str(tmp_path / "r.json"), env=env)
+    assert result.returncode == 2
+    assert "wrk is not installed" in result.stderr
+    assert "apt-get install wrk" in result.stderr
+
+
+@pytest.mark.parametrize("payload", ["json", "binary", "batch-json", "batch-binary"])
+def test_payloads_are_what_the_server_accepts(payload, server):
+    body, content_type = loadtest.payload_body(loadtest.LoadTestConfig(payload=payload, batch=3))
+    response = server.post("/verify_vector_image", body, content_type)
+    assert response.status_code == 200
+    answer = response.json()
+    answers = answer if isinstance(answer, list) else [answer]
+    assert len(answers) == (3 if payload.startswith("batch") else 1)
+    assert all(a["mlp"]["predicted_number"] == 5 for a in answers)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_short_run_writes_report_and_plot(tmp_path):
+    out = tmp_path / "loadtest.json"
+    result = run_cli(
+        "--targets",
+        "product,floor",
+        "--workers",
+        "1",
+        "--duration",
+        "1",
+        "--connections",
+        "4",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert [r["target"] for r in report["runs"]] == ["product", "floor"]
+    for run in report["runs"]:
+        assert run["requests"] > 0
+        assert run["errors"]["non_2xx"] == 0
+        assert run["latency_ms"]["p50"] <= run["latency_ms"]["p99"] <= run["latency_ms"]["max"]
+        assert run["memory"]["workers"] == 1
+    assert report["ratios"][0]["product_over_floor"] > 0
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "product/floor" in result.stdout
