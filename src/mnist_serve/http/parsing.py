@@ -103,12 +103,22 @@ def _check_range(pixels: np.ndarray, source: list, field: str) -> None:
     )
 
 
-def image_from_json(value: Any, field: str) -> np.ndarray:
-    """One image's JSON value -> float64 (784,) grey levels, validated."""
-    pixels = _flat_pixels(value, field)
+def _numbers_to_array(pixels: list, field: str, may_hold_booleans: bool) -> np.ndarray:
+    """A list that must hold only numbers -> a numeric array, or InvalidInput naming the culprit.
+
+    Fast path: numpy builds an int/float array only from numbers and booleans, so when the body
+    holds no `true`/`false` token at all, one `np.array` call is the whole type check.
+    """
+    if not may_hold_booleans:
+        try:
+            array = np.array(pixels)
+        except (ValueError, TypeError):  # ragged nesting: the exact check below names it
+            array = None
+        if array is not None and array.dtype.kind in "if" and array.ndim == 1:
+            return array
     _check_types(pixels, field)
     try:
-        array = np.array(pixels, dtype=np.float64)
+        return np.array(pixels, dtype=np.float64)
     except OverflowError:
         # Python ints beyond float range: find the culprit for the message.
         for i, v in enumerate(pixels):
@@ -120,11 +130,19 @@ def image_from_json(value: Any, field: str) -> np.ndarray:
                     value=_preview(v),
                 ) from None
         raise
+
+
+def image_from_json(value: Any, field: str, may_hold_booleans: bool = True) -> np.ndarray:
+    """One image's JSON value -> (784,) grey levels (int or float), validated."""
+    pixels = _flat_pixels(value, field)
+    array = _numbers_to_array(pixels, field, may_hold_booleans)
     _check_range(array, pixels, field)
     return array
 
 
-def images_from_document(doc: Any, max_batch: int) -> tuple[np.ndarray, bool]:
+def images_from_document(
+    doc: Any, max_batch: int, may_hold_booleans: bool = True
+) -> tuple[np.ndarray, bool]:
     """A parsed JSON body -> (float32 (n, 784) in [0, 1], whether the caller sent a batch)."""
     if not isinstance(doc, dict):
         raise InvalidInput(
@@ -135,7 +153,8 @@ def images_from_document(doc: Any, max_batch: int) -> tuple[np.ndarray, bool]:
     if has_one and has_many:
         raise InvalidInput("send either image_vector or image_vectors, not both")
     if has_one:
-        return scale_pixels(image_from_json(doc["image_vector"], "image_vector")[None, :]), False
+        image = image_from_json(doc["image_vector"], "image_vector", may_hold_booleans)
+        return scale_pixels(image[None, :]), False
     if has_many:
         images = doc["image_vectors"]
         if not isinstance(images, list) or not images:
@@ -148,7 +167,10 @@ def images_from_document(doc: Any, max_batch: int) -> tuple[np.ndarray, bool]:
                 field="image_vectors",
                 max_batch=max_batch,
             )
-        rows = [image_from_json(img, f"image_vectors[{k}]") for k, img in enumerate(images)]
+        rows = [
+            image_from_json(img, f"image_vectors[{k}]", may_hold_booleans)
+            for k, img in enumerate(images)
+        ]
         return scale_pixels(np.stack(rows)), True
     raise InvalidInput(
         'missing field image_vector: send {"image_vector": [784 numbers 0..255]}',
@@ -176,7 +198,10 @@ def images_from_binary(body: bytes, max_batch: int) -> tuple[np.ndarray, bool]:
 def images_from_request(mimetype: str, body: bytes, max_batch: int) -> tuple[np.ndarray, bool]:
     """Dispatch on the Content-Type: JSON (the seed's form) or raw bytes."""
     if mimetype in JSON_TYPES or mimetype.endswith("+json"):
-        return images_from_document(parse_json(body), max_batch)
+        # Booleans are the one non-number numpy would take as numbers: look for them only
+        # when the raw body could contain one.
+        may_hold_booleans = b"true" in body or b"false" in body
+        return images_from_document(parse_json(body), max_batch, may_hold_booleans)
     if mimetype in BINARY_TYPES:
         return images_from_binary(body, max_batch)
     raise UnsupportedMediaType(
