@@ -1,0 +1,43 @@
+"""The seed's own launch command still works: `gunicorn --bind ... --workers=N wsgi:app`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.conftest import EXAMPLE, ROOT, free_port
+
+
+def test_seed_command_from_the_project_root():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers=1", "wsgi:app"],
+        cwd=ROOT,  # picks up ./gunicorn.conf.py, as the seed's command does
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, "gunicorn exited"
+            try:
+                response = requests.post(
+                    f"http://127.0.0.1:{port}/classify_image_vector",
+                    data=EXAMPLE.read_bytes(),
+                    headers={"Content-Type": "application/json"},
+                    timeout=5,
+                )
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, "not answering after 120 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert json.loads(response.text)["mlp"]["predicted_number"] == 5
+        assert json.loads(response.text)["xgboost"]["predicted_number"] == 5
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
