@@ -19,9 +19,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
 
-    from mnist_serve.http import errors, health, seed
+    from mnist_serve.http import errors, health, seed, tfserving, v2
 
     errors.init_app(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
+    # Peer protocols: each a thin adapter over the same registry.
+    app.register_blueprint(v2.bp)
+    app.register_blueprint(tfserving.bp)
     return app
