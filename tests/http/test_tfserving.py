@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
 import pytest
+import requests
 
 MODELS = ["mlp", "xgboost", "ensemble"]
 
@@ -112,6 +114,25 @@ def test_with_label_signature(server, example_pixels):
     outputs = predict(server, "ensemble", body).json()["outputs"]
     assert outputs["label"] == [5]
     assert len(outputs["probabilities"]) == 1 and len(outputs["probabilities"][0]) == 10
+
+
+def test_gzip_request_body(server, example_pixels):
+    body = gzip.compress(json.dumps({"instances": [example_pixels]}).encode())
+    response = requests.post(
+        f"{server.url}/v1/models/mlp:predict",
+        data=body,
+        headers={"Content-Encoding": "gzip"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert int(np.argmax(response.json()["predictions"][0])) == 5
+    bad = requests.post(
+        f"{server.url}/v1/models/mlp:predict",
+        data=b"{}",
+        headers={"Content-Encoding": "br"},
+        timeout=10,
+    )
+    assert bad.status_code == 415
 
 
 def test_serving_default_named_explicitly(server, example_pixels):

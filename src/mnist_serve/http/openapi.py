@@ -159,7 +159,8 @@ def _tf_predict(versioned: bool) -> dict[str, Any]:
         versioned,
         description=(
             f"`{DEFAULT_SIGNATURE}` answers the probabilities; `{LABEL_SIGNATURE}` adds the "
-            "predicted digit (`label`). Row format answers `predictions`, columnar `outputs`."
+            "predicted digit (`label`). Row format answers `predictions`, columnar `outputs`. "
+            "Bodies may be gzip or deflate compressed (`Content-Encoding`)."
         ),
         requestBody={
             "required": True,
@@ -167,7 +168,7 @@ def _tf_predict(versioned: bool) -> dict[str, Any]:
         },
         responses={
             "200": _ok("Predictions.", _ref("TFPredictResponse")),
-            **_errors(400, 404, 413),
+            **_errors(400, 404, 413, 415),
         },
     )
 

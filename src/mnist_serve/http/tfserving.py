@@ -15,7 +15,7 @@ from werkzeug.routing import BaseConverter
 
 from mnist_serve.data import scale_pixels
 from mnist_serve.errors import InvalidInput, ModelNotFound
-from mnist_serve.http.body import read_body
+from mnist_serve.http.content_encoding import read_decoded_body
 from mnist_serve.http.parsing import image_from_json
 from mnist_serve.http.responses import json_response
 from mnist_serve.http.tensors import LABEL_OUTPUT, check_batch_size, json_type_name, labels_of
@@ -89,7 +89,7 @@ def model_metadata(name: str, version: str | None = None):
 @bp.post("/<segment:name>/versions/<segment:version>:predict")
 def predict(name: str, version: str | None = None):
     model = _model(name, version)
-    doc = _parse_json(read_body())
+    doc = _parse_json(read_decoded_body())  # TF Serving also takes gzip bodies
     outputs = _signature_outputs(model, doc.get("signature_name", DEFAULT_SIGNATURE))
     input_name = model.metadata["input"]["name"]
     max_batch = current_app.config["MAX_BATCH"]
