@@ -326,24 +326,46 @@ _ERRORS = {
 }
 
 
-def _pixel(maximum: int = 255) -> dict[str, Any]:
-    return {"type": "number", "minimum": 0, "maximum": maximum}
+STRING = {"type": "string"}
+BOOLEAN = {"type": "boolean"}
+SCALAR = {"type": ["string", "number", "boolean"]}
+
+
+def _object(properties: dict[str, Any], *required: str, **keywords: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    return {**schema, "properties": properties, **keywords}
+
+
+def _array(items: Any, min_items: int | None = None, max_items: int | None = None) -> dict:
+    schema: dict[str, Any] = {"type": "array", "items": items}
+    if min_items is not None:
+        schema["minItems"] = min_items
+    if max_items is not None:
+        schema["maxItems"] = max_items
+    return schema
+
+
+def _range(kind: str, low: int, high: int) -> dict[str, Any]:
+    return {"type": kind, "minimum": low, "maximum": high}
+
+
+def _parameters(**known: Any) -> dict[str, Any]:
+    """A V2 `parameters` object: the keys we read, any other scalar allowed."""
+    return {"type": "object", "properties": known, "additionalProperties": SCALAR}
 
 
 def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
     seed_names = [m.name for m in registry.models]
     input_names = sorted({m.metadata["input"]["name"] for m in registry.served})
     output_names = sorted({m.metadata["output"]["name"] for m in registry.served})
-    batch = {"type": "integer", "minimum": 1, "maximum": max_batch}
-    probabilities = {
-        "type": "array",
-        "items": {"type": "number", "minimum": 0, "maximum": 1},
-        "minItems": N_CLASSES,
-        "maxItems": N_CLASSES,
-    }
-    digit = {"type": "integer", "minimum": 0, "maximum": N_CLASSES - 1}
     rows, cols = IMAGE_SHAPE
-    images = {"type": "array", "items": _ref("Image"), "minItems": 1, "maxItems": max_batch}
+    pixel = _range("number", 0, 255)
+    batch = _range("integer", 1, max_batch)
+    probabilities = _array(_range("number", 0, 1), N_CLASSES, N_CLASSES)
+    digit = _range("integer", 0, N_CLASSES - 1)
+    images = _array(_ref("Image"), 1, max_batch)
     named_image = {
         "type": "object",
         "description": "The image under the model's input name.",
@@ -352,119 +374,105 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
         "maxProperties": 1,
         "additionalProperties": _ref("Image"),
     }
-    scalar = {"type": ["string", "number", "boolean"]}
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {"error": {"type": "string"}},
-            "additionalProperties": True,
+    tensor_info = _object(
+        {
+            "dtype": STRING,
+            "name": STRING,
+            "tensor_shape": _object(
+                {
+                    "dim": _array(_object({"size": STRING, "name": STRING})),
+                    "unknown_rank": BOOLEAN,
+                }
+            ),
         },
+        "dtype",
+        "tensor_shape",
+        "name",
+    )
+    signature = _object(
+        {
+            "inputs": {"type": "object", "additionalProperties": _ref("TFTensorInfo")},
+            "outputs": {"type": "object", "additionalProperties": _ref("TFTensorInfo")},
+            "method_name": STRING,
+        },
+        "inputs",
+        "outputs",
+        "method_name",
+    )
+    return {
+        "Error": _object({"error": STRING}, "error", additionalProperties=True),
         "Image": {
             "description": "784 grey levels 0..255, flat or as 28 rows of 28.",
             "oneOf": [
-                {"type": "array", "items": _pixel(), "minItems": N_PIXELS, "maxItems": N_PIXELS},
-                {
-                    "type": "array",
-                    "minItems": rows,
-                    "maxItems": rows,
-                    "items": {
-                        "type": "array",
-                        "items": _pixel(),
-                        "minItems": cols,
-                        "maxItems": cols,
-                    },
-                },
+                _array(pixel, N_PIXELS, N_PIXELS),
+                _array(_array(pixel, cols, cols), rows, rows),
             ],
         },
         # Seed and health.
         "SeedRequest": {
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": ["image_vector"],
-                    "properties": {"image_vector": _ref("Image")},
-                    "not": {"required": ["image_vectors"]},
-                },
-                {
-                    "type": "object",
-                    "required": ["image_vectors"],
-                    "properties": {"image_vectors": images},
-                    "not": {"required": ["image_vector"]},
-                },
+                _object(
+                    {"image_vector": _ref("Image")},
+                    "image_vector",
+                    **{"not": {"required": ["image_vectors"]}},
+                ),
+                _object(
+                    {"image_vectors": images},
+                    "image_vectors",
+                    **{"not": {"required": ["image_vector"]}},
+                ),
             ]
         },
-        "ModelAnswer": {
-            "type": "object",
-            "required": ["predicted_number", "confidence", "probabilities"],
-            "properties": {
+        "ModelAnswer": _object(
+            {
                 "predicted_number": digit,
-                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "confidence": _range("number", 0, 1),
                 "probabilities": probabilities,
             },
-        },
-        "SeedAnswer": {
-            "type": "object",
-            "required": seed_names,
-            "properties": {name: _ref("ModelAnswer") for name in seed_names},
-        },
-        "Live": {
-            "type": "object",
-            "required": ["status"],
-            "properties": {"status": {"const": "alive"}},
-        },
-        "Ready": {
-            "type": "object",
-            "required": ["status", "models"],
-            "properties": {
+            "predicted_number",
+            "confidence",
+            "probabilities",
+        ),
+        "SeedAnswer": _object({name: _ref("ModelAnswer") for name in seed_names}, *seed_names),
+        "Live": _object({"status": {"const": "alive"}}, "status"),
+        "Ready": _object(
+            {
                 "status": {"const": "ready"},
-                "models": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "version"],
-                        "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-                    },
-                },
+                "models": _array(_object({"name": STRING, "version": STRING}, "name", "version")),
             },
-        },
+            "status",
+            "models",
+        ),
         # KServe V2.
-        "V2Parameters": {"type": "object", "additionalProperties": scalar},
-        "V2ServerMetadata": {
-            "type": "object",
-            "required": ["name", "version", "extensions"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"enum": EXTENSIONS}},
-            },
-        },
-        "V2MetadataTensor": {
-            "type": "object",
-            "required": ["name", "datatype", "shape"],
-            "properties": {
-                "name": {"type": "string"},
-                "datatype": {"type": "string"},
-                "shape": {"type": "array", "items": {"type": "integer"}},
-            },
-        },
-        "V2ModelMetadata": {
-            "type": "object",
-            "required": ["name", "platform", "inputs", "outputs"],
-            "properties": {
-                "name": {"type": "string"},
-                "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
-                "inputs": {"type": "array", "items": _ref("V2MetadataTensor")},
-                "outputs": {"type": "array", "items": _ref("V2MetadataTensor")},
+        "V2Parameters": {"type": "object", "additionalProperties": SCALAR},
+        "V2ServerMetadata": _object(
+            {"name": STRING, "version": STRING, "extensions": _array({"enum": EXTENSIONS})},
+            "name",
+            "version",
+            "extensions",
+        ),
+        "V2MetadataTensor": _object(
+            {"name": STRING, "datatype": STRING, "shape": _array({"type": "integer"})},
+            "name",
+            "datatype",
+            "shape",
+        ),
+        "V2ModelMetadata": _object(
+            {
+                "name": STRING,
+                "versions": _array(STRING),
+                "platform": STRING,
+                "inputs": _array(_ref("V2MetadataTensor")),
+                "outputs": _array(_ref("V2MetadataTensor")),
                 "parameters": _ref("V2Parameters"),
             },
-        },
-        "V2RequestInput": {
-            "type": "object",
-            "description": "Exactly one of `data` or `parameters.binary_data_size`.",
-            "required": ["name", "datatype", "shape"],
-            "properties": {
+            "name",
+            "platform",
+            "inputs",
+            "outputs",
+        ),
+        "V2RequestInput": _object(
+            {
                 "name": {"enum": input_names},
                 "datatype": {"enum": list(V2_DTYPES)},
                 "shape": {
@@ -483,220 +491,123 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
                         },
                     ]
                 },
-                "parameters": {
-                    "type": "object",
-                    "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
-                    "additionalProperties": scalar,
-                },
+                "parameters": _parameters(binary_data_size={"type": "integer", "minimum": 0}),
                 "data": {
                     "description": "Row-major values, flat or nested like the shape.",
-                    "type": "array",
-                    "items": {
-                        "anyOf": [
-                            _pixel(),
-                            {
-                                "type": "array",
-                                "items": {
-                                    "anyOf": [_pixel(), {"type": "array", "items": _pixel()}]
-                                },
-                            },
-                        ]
-                    },
+                    **_array({"anyOf": [pixel, _array({"anyOf": [pixel, _array(pixel)]})]}),
                 },
             },
-        },
+            "name",
+            "datatype",
+            "shape",
+            description="Exactly one of `data` or `parameters.binary_data_size`.",
+        ),
         "V2RequestOutput": {
             "description": "`classification` (top k) applies to the probabilities output only.",
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {
+                _object(
+                    {
                         "name": {"enum": output_names},
-                        "parameters": {
-                            "type": "object",
-                            "properties": {
-                                "binary_data": {"type": "boolean"},
-                                "classification": {
-                                    "type": "integer",
-                                    "minimum": 0,
-                                    "maximum": N_CLASSES,
-                                },
-                            },
-                            "additionalProperties": scalar,
-                        },
+                        "parameters": _parameters(
+                            binary_data=BOOLEAN, classification=_range("integer", 0, N_CLASSES)
+                        ),
                     },
-                },
-                {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {
+                    "name",
+                ),
+                _object(
+                    {
                         "name": {"const": LABEL_OUTPUT},
-                        "parameters": {
-                            "type": "object",
-                            "properties": {
-                                "binary_data": {"type": "boolean"},
-                                "classification": {"const": 0},
-                            },
-                            "additionalProperties": scalar,
-                        },
+                        "parameters": _parameters(binary_data=BOOLEAN, classification={"const": 0}),
                     },
-                },
+                    "name",
+                ),
             ],
         },
-        "V2InferenceRequest": {
-            "type": "object",
-            "required": ["inputs"],
-            "properties": {
-                "id": {"type": "string"},
-                "parameters": {
-                    "type": "object",
-                    "properties": {"binary_data_output": {"type": "boolean"}},
-                    "additionalProperties": scalar,
-                },
-                "inputs": {
-                    "type": "array",
-                    "items": _ref("V2RequestInput"),
-                    "minItems": 1,
-                    "maxItems": 1,
-                },
-                "outputs": {"type": "array", "items": _ref("V2RequestOutput"), "minItems": 1},
+        "V2InferenceRequest": _object(
+            {
+                "id": STRING,
+                "parameters": _parameters(binary_data_output=BOOLEAN),
+                "inputs": _array(_ref("V2RequestInput"), 1, 1),
+                "outputs": _array(_ref("V2RequestOutput"), 1),
             },
-        },
-        "V2ResponseOutput": {
-            "type": "object",
-            "required": ["name", "datatype", "shape"],
-            "properties": {
-                "name": {"type": "string"},
+            "inputs",
+        ),
+        "V2ResponseOutput": _object(
+            {
+                "name": STRING,
                 "datatype": {"enum": ["FP32", "INT64", "BYTES"]},
-                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                "parameters": {
-                    "type": "object",
-                    "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
-                },
-                "data": {"type": "array", "items": {"type": ["number", "string"]}},
+                "shape": _array({"type": "integer", "minimum": 0}),
+                "parameters": _object({"binary_data_size": {"type": "integer", "minimum": 0}}),
+                "data": _array({"type": ["number", "string"]}),
             },
-        },
-        "V2InferenceResponse": {
-            "type": "object",
-            "required": ["model_name", "outputs"],
-            "properties": {
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "id": {"type": "string"},
-                "outputs": {"type": "array", "items": _ref("V2ResponseOutput")},
+            "name",
+            "datatype",
+            "shape",
+        ),
+        "V2InferenceResponse": _object(
+            {
+                "model_name": STRING,
+                "model_version": STRING,
+                "id": STRING,
+                "outputs": _array(_ref("V2ResponseOutput")),
             },
-        },
+            "model_name",
+            "outputs",
+        ),
         # TF Serving.
-        "TFModelStatus": {
-            "type": "object",
-            "required": ["model_version_status"],
-            "properties": {
-                "model_version_status": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["version", "state", "status"],
-                        "properties": {
-                            "version": {"type": "string"},
+        "TFModelStatus": _object(
+            {
+                "model_version_status": _array(
+                    _object(
+                        {
+                            "version": STRING,
                             "state": {"enum": ["AVAILABLE"]},
-                            "status": {
-                                "type": "object",
-                                "properties": {
-                                    "error_code": {"type": "string"},
-                                    "error_message": {"type": "string"},
-                                },
-                            },
+                            "status": _object({"error_code": STRING, "error_message": STRING}),
                         },
-                    },
-                }
+                        "version",
+                        "state",
+                        "status",
+                    )
+                )
             },
-        },
-        "TFTensorInfo": {
-            "type": "object",
-            "required": ["dtype", "tensor_shape", "name"],
-            "properties": {
-                "dtype": {"type": "string"},
-                "name": {"type": "string"},
-                "tensor_shape": {
-                    "type": "object",
-                    "properties": {
-                        "dim": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "size": {"type": "string"},
-                                    "name": {"type": "string"},
-                                },
-                            },
-                        },
-                        "unknown_rank": {"type": "boolean"},
-                    },
-                },
-            },
-        },
-        "TFModelMetadata": {
-            "type": "object",
-            "required": ["model_spec", "metadata"],
-            "properties": {
-                "model_spec": {
-                    "type": "object",
-                    "required": ["name", "version"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "signature_name": {"type": "string"},
-                        "version": {"type": "string"},
-                    },
-                },
-                "metadata": {
-                    "type": "object",
-                    "properties": {
-                        "signature_def": {
-                            "type": "object",
-                            "properties": {
+            "model_version_status",
+        ),
+        "TFTensorInfo": tensor_info,
+        "TFModelMetadata": _object(
+            {
+                "model_spec": _object(
+                    {"name": STRING, "signature_name": STRING, "version": STRING},
+                    "name",
+                    "version",
+                ),
+                "metadata": _object(
+                    {
+                        "signature_def": _object(
+                            {
                                 "signature_def": {
                                     "type": "object",
-                                    "additionalProperties": {
-                                        "type": "object",
-                                        "required": ["inputs", "outputs", "method_name"],
-                                        "properties": {
-                                            "inputs": {
-                                                "type": "object",
-                                                "additionalProperties": _ref("TFTensorInfo"),
-                                            },
-                                            "outputs": {
-                                                "type": "object",
-                                                "additionalProperties": _ref("TFTensorInfo"),
-                                            },
-                                            "method_name": {"type": "string"},
-                                        },
-                                    },
+                                    "additionalProperties": signature,
                                 }
-                            },
-                        }
-                    },
-                },
+                            }
+                        )
+                    }
+                ),
             },
-        },
+            "model_spec",
+            "metadata",
+        ),
         "TFPredictRequest": {
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": ["instances"],
-                    "properties": {
+                _object(
+                    {
                         "signature_name": _ref("TFSignatureName"),
-                        "instances": {
-                            **images,
-                            "items": {"anyOf": [_ref("Image"), named_image]},
-                        },
+                        "instances": {**images, "items": {"anyOf": [_ref("Image"), named_image]}},
                     },
-                    "not": {"required": ["inputs"]},
-                },
-                {
-                    "type": "object",
-                    "required": ["inputs"],
-                    "properties": {
+                    "instances",
+                    **{"not": {"required": ["inputs"]}},
+                ),
+                _object(
+                    {
                         "signature_name": _ref("TFSignatureName"),
                         "inputs": {
                             "anyOf": [
@@ -709,53 +620,46 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
                             ]
                         },
                     },
-                    "not": {"required": ["instances"]},
-                },
+                    "inputs",
+                    **{"not": {"required": ["instances"]}},
+                ),
             ]
         },
         "TFSignatureName": {"enum": [DEFAULT_SIGNATURE, LABEL_SIGNATURE]},
         "TFPredictResponse": {
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": ["predictions"],
-                    "properties": {
-                        "predictions": {
-                            "type": "array",
-                            "items": {
+                _object(
+                    {
+                        "predictions": _array(
+                            {
                                 "anyOf": [
                                     probabilities,
-                                    {
-                                        "type": "object",
-                                        "required": [LABEL_OUTPUT],
-                                        "properties": {LABEL_OUTPUT: digit},
-                                        "additionalProperties": probabilities,
-                                    },
+                                    _object(
+                                        {LABEL_OUTPUT: digit},
+                                        LABEL_OUTPUT,
+                                        additionalProperties=probabilities,
+                                    ),
                                 ]
-                            },
-                        }
+                            }
+                        )
                     },
-                },
-                {
-                    "type": "object",
-                    "required": ["outputs"],
-                    "properties": {
+                    "predictions",
+                ),
+                _object(
+                    {
                         "outputs": {
                             "anyOf": [
-                                {"type": "array", "items": probabilities},
-                                {
-                                    "type": "object",
-                                    "required": [LABEL_OUTPUT],
-                                    "properties": {LABEL_OUTPUT: {"type": "array", "items": digit}},
-                                    "additionalProperties": {
-                                        "type": "array",
-                                        "items": probabilities,
-                                    },
-                                },
+                                _array(probabilities),
+                                _object(
+                                    {LABEL_OUTPUT: _array(digit)},
+                                    LABEL_OUTPUT,
+                                    additionalProperties=_array(probabilities),
+                                ),
                             ]
                         }
                     },
-                },
+                    "outputs",
+                ),
             ]
         },
     }
