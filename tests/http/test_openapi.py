@@ -160,6 +160,10 @@ def test_docs_page_loads_only_local_assets(server):
         assert len(asset.content) > 100
 
 
+def test_docs_with_a_trailing_slash_is_the_same_page(server):
+    assert server.get("/docs/").text == server.get("/docs").text
+
+
 def test_swagger_ui_assets_are_the_real_files(server):
     bundle = server.get("/docs/assets/swagger-ui-bundle.js")
     assert bundle.headers["Content-Type"].startswith("text/javascript")

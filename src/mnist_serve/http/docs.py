@@ -74,7 +74,7 @@ def _asset_url(filename: str) -> str:
     return url_for("docs.asset", filename=filename)
 
 
-@bp.get("/docs")
+@bp.get("/docs", strict_slashes=False)  # /docs/ too: asset URLs are absolute
 def page():
     html = _PAGE.format(
         swagger_version=SWAGGER_UI_VERSION,
