@@ -75,10 +75,12 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
         try:
             if requests.get(url + "/health/ready", timeout=5).status_code == 200:
                 return Server(url, process)
-        except requests.RequestException:  # not listening yet, or still loading
+        except requests.RequestException:
+            # Not listening yet, or listening while the workers still load (a busy machine).
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError("gunicorn did not become ready within 120 s")
 
 

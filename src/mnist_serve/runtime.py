@@ -1,6 +1,7 @@
 """Served models: ONNX artifacts listed in `manifest.json`, verified by sha256, run by ONNX Runtime.
 
 Adding a model means adding an entry to the manifest; nothing here names `mlp` or `xgboost`.
+The registry also serves `ensemble`, the average of every loaded model's probabilities.
 """
 
 from __future__ import annotations
@@ -81,13 +82,70 @@ class ServedModel:
             raise ArtifactError(f"{self.name}: output shape {out.shape}, expected (1, 10)")
 
 
+ENSEMBLE_NAME = "ensemble"
+ENSEMBLE_VERSION = "1"
+
+
+@dataclass
+class EnsembleModel:
+    """The mean of its members' probabilities, behind the same narrow interface as one model.
+
+    Its metadata is derived from the members (their input/output spec, versions, sha256);
+    an optional top-level `"ensemble"` object in the manifest may set `name`, `version` and
+    `metrics` (for instance an accuracy measured at training time).
+    """
+
+    name: str
+    version: str
+    metadata: dict[str, Any]
+    members: list[ServedModel] = field(repr=False)
+
+    @classmethod
+    def of(cls, members: list[ServedModel], settings: dict[str, Any]) -> EnsembleModel:
+        first = members[0].metadata
+        metadata = {
+            "name": settings.get("name", ENSEMBLE_NAME),
+            "version": str(settings.get("version", ENSEMBLE_VERSION)),
+            "platform": "ensemble",
+            "input": first["input"],
+            "output": first["output"],
+            "members": [
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "sha256": m.metadata.get("artifact", {}).get("sha256"),
+                    "metrics": m.metadata.get("metrics", {}),
+                }
+                for m in members
+            ],
+            "metrics": dict(settings.get("metrics", {})),
+        }
+        return cls(metadata["name"], metadata["version"], metadata, members)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """float32 (n, 784) in [0, 1] -> float32 (n, 10), the members' mean."""
+        total = np.array(self.members[0].predict_proba(x), dtype=np.float32, copy=True)
+        for member in self.members[1:]:
+            total += member.predict_proba(x)
+        total /= np.float32(len(self.members))
+        return total
+
+
 class ModelRegistry:
-    """The loaded models, in manifest order, found by name (and optionally version)."""
+    """The loaded models, in manifest order, found by name (and optionally version).
+
+    `models` are the manifest's models (what the seed endpoint answers with); `served` adds
+    the ensemble, which every peer protocol (KServe V2, TF Serving) offers like any model.
+    """
 
     def __init__(self, models: list[ServedModel], manifest: dict[str, Any]) -> None:
         self.models = models
         self.manifest = manifest
-        self._by_name = {m.name: m for m in models}
+        self.ensemble = _build_ensemble(models, manifest)
+        self.served: list[ServedModel | EnsembleModel] = [*models]
+        if self.ensemble is not None:
+            self.served.append(self.ensemble)
+        self._by_name = {m.name: m for m in self.served}
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelRegistry:
@@ -98,7 +156,7 @@ class ModelRegistry:
             model.warm_up()
         return cls(models, manifest)
 
-    def get(self, name: str, version: str | None = None) -> ServedModel:
+    def get(self, name: str, version: str | None = None) -> ServedModel | EnsembleModel:
         model = self._by_name.get(name)
         if model is None:
             raise ModelNotFound(f"no model named {name!r}", available=list(self._by_name))
@@ -109,11 +167,26 @@ class ModelRegistry:
         return model
 
     def names(self) -> list[str]:
-        return list(self._by_name)
+        """The manifest's model names (the ensemble is in `served`, not here)."""
+        return [m.name for m in self.models]
 
     def predict_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every model's (n, 10) probabilities for the same input."""
         return {m.name: m.predict_proba(x) for m in self.models}
+
+
+def _build_ensemble(models: list[ServedModel], manifest: dict[str, Any]) -> EnsembleModel | None:
+    """An ensemble needs two members or more; a manifest model may not take its name."""
+    settings = manifest.get("ensemble") or {}
+    if len(models) < 2:
+        return None
+    ensemble = EnsembleModel.of(models, settings)
+    if ensemble.name in {m.name for m in models}:
+        raise ArtifactError(
+            f"the manifest names a model {ensemble.name!r}, which is the ensemble's name; "
+            'rename the model or set {"ensemble": {"name": ...}} in the manifest'
+        )
+    return ensemble
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:

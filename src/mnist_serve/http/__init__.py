@@ -19,9 +19,15 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
 
-    from mnist_serve.http import errors, health, seed
+    from mnist_serve.http import docs, errors, health, openapi, seed, tfserving, v2
 
     errors.init_app(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
+    # Peer protocols: each a thin adapter over the same registry.
+    app.register_blueprint(v2.bp)
+    app.register_blueprint(tfserving.bp)
+    # The OpenAPI document of all of the above, and its viewer.
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs.bp)
     return app
