@@ -56,6 +56,7 @@ def inference_table() -> str:
         f"{bench['batch']} | seed (mean) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    cold = []
     for name, m in bench["models"].items():
         s = m["single"]
         lines.append(
@@ -64,12 +65,27 @@ def inference_table() -> str:
             f"{s['predictions_per_second']:,.0f} | {m['batched']['per_image_us']:.2f} us | "
             f"{m['seed_single_us']:.0f} us |"
         )
+        if "cold_single_median_us" in m:
+            cold.append(f"`{name}` {m['cold_single_median_us']:.0f} us")
     lines.append("")
     lines.append(
         f"{bench['trials']} single predictions per model on the example image, ONNX Runtime "
         f"{bench['onnxruntime']} with one thread, on {bench['machine']['cpu']} "
         f"({bench['machine']['cores']} cores)."
     )
+    if cold:
+        lines.append(
+            "Single image with caches flushed first (what a request under load sees): "
+            + ", ".join(cold)
+            + "."
+        )
+    path = bench.get("request_path")
+    if path:
+        lines.append(
+            f"The product's whole in-process work per JSON request (parse and validate, both "
+            f"models, encode the answer): **{path['full_median_us']:.0f} us** median, of which "
+            f"parsing and validation {path['parse_validate_median_us']:.0f} us."
+        )
     return "\n".join(lines)
 
 

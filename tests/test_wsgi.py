@@ -15,7 +15,15 @@ from tests.conftest import EXAMPLE, ROOT, free_port
 def test_seed_command_from_the_project_root():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers=1", "wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers=1",
+            "wsgi:app",
+        ],
         cwd=ROOT,  # picks up ./gunicorn.conf.py, as the seed's command does
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
