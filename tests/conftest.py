@@ -75,7 +75,8 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
         try:
             if requests.get(url + "/health/ready", timeout=1).status_code == 200:
                 return Server(url, process)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or workers still loading models on a busy machine.
             pass
         time.sleep(0.1)
     process.kill()
