@@ -6,7 +6,9 @@ import io
 import struct
 import zlib
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
+
+from mnist_serve.errors import InvalidInput, PayloadTooLarge
 
 # Strokes of a few clear digits, in a unit box (x, y from 0 to 1).
 STROKES: dict[int, list[list[tuple[float, float]]]] = {
@@ -77,3 +79,41 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def truncated_png() -> bytes:
+    data = encode(draw_digit(7, size=100, stroke=10))
+    return data[: len(data) // 2]
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(draw_digit(7, size=100, stroke=10).filter(ImageFilter.GaussianBlur(2)), "JPEG")
+    return data[: len(data) // 2]
+
+
+def animated_gif() -> bytes:
+    frames = [draw_digit(d, size=40, stroke=4).convert("P") for d in (1, 7)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return out.getvalue()
+
+
+# (name, bytes, error class, text the message must contain)
+BAD_IMAGES = [
+    ("empty", b"", InvalidInput, "0 bytes"),
+    ("text", b"hello, I am not a picture", InvalidInput, "not a PNG, JPEG, GIF or BMP"),
+    ("webp is not accepted", encode(draw_digit(1, 40, 4), "WEBP"), InvalidInput, "not a PNG"),
+    ("truncated png", truncated_png(), InvalidInput, "truncated or corrupt"),
+    ("truncated jpeg", truncated_jpeg(), InvalidInput, "truncated or corrupt"),
+    ("png header only", truncated_png()[:40], InvalidInput, "truncated or corrupt"),
+    ("png bomb 20000x20000", png_bomb(20_000, 20_000), PayloadTooLarge, "400000000 pixels"),
+    ("png bomb 5000x5000", png_bomb(5_000, 5_000), PayloadTooLarge, "5000x5000"),
+    ("png bomb 100000x1000", png_bomb(100_000, 1_000), PayloadTooLarge, "100000000 pixels"),
+    ("jpeg declaring 20000x20000", jpeg_declaring(20_000, 20_000), PayloadTooLarge, "limit"),
+    ("animated gif", animated_gif(), InvalidInput, "animated GIF"),
+    ("all white", encode(Image.new("L", (64, 64), 255)), InvalidInput, "blank"),
+    ("all black", encode(Image.new("RGB", (64, 64), 0)), InvalidInput, "blank"),
+    ("all transparent", encode(Image.new("RGBA", (64, 64), (0, 0, 0, 0))), InvalidInput, "blank"),
+    ("faint smudge", encode(Image.new("L", (64, 64), 250)), InvalidInput, "blank"),
+    ("1x1 pixel", encode(Image.new("L", (1, 1), 0)), InvalidInput, "blank"),
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import re
 import struct
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from mnist_serve.data import IMAGE_SHAPE, N_PIXELS, scale_pixels
 from mnist_serve.errors import InvalidInput, PayloadTooLarge
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP")
-# Longest side we work at: keeps a 4000 px photo's digit well above 20 px, and memory small.
+# Longest side we work at (at least): a 4000 px photo's digit stays well above 20 px.
 WORK_SIZE = 1024
 # The bilevel digit is normalised at about this size before the anti-aliased scaling to 20x20
 # (NIST's digits were about 128 px when MNIST was made; 160 reproduced MNIST test digits best).
@@ -85,15 +86,20 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
+        if looks_like_image(data):
+            raise InvalidInput(
+                "the image header is truncated or corrupt", bytes=len(data)
+            ) from None
         raise InvalidInput(
             "not a PNG, JPEG, GIF or BMP image: the data matches none of these formats",
             bytes=len(data),
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow's own guard fired first (over ~89 million pixels): same answer as ours.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard (about 89 million pixels) fired before ours could: same answer.
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{declared[1]} pixels" if declared else "more pixels than Pillow allows"
         raise PayloadTooLarge(
-            f"the image declares more than {max_pixels} pixels, the limit",
-            max_pixels=max_pixels,
+            f"the image declares {size}; the limit is {max_pixels}", max_pixels=max_pixels
         ) from None
     except _DECODE_ERRORS as exc:
         raise InvalidInput(f"the image header is corrupt: {exc}") from None
@@ -132,25 +138,26 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def grey_levels(image: Image.Image) -> np.ndarray:
-    """float32 (h, w) grey levels in [0, 1] (1 = white), transparency composited on white."""
+    """float32 (h, w) grey levels in [0, 1] (1 = white), transparency composited on white.
+
+    A large image is box-averaged down to about WORK_SIZE while still 8-bit, so memory stays
+    near the decoded image's own size.
+    """
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":
         # 16-bit greyscale PNG: full range is 0..65535.
-        grey = np.asarray(image, dtype=np.float32) / 65535.0
-    elif mode == "F":
-        grey = np.asarray(image, dtype=np.float32) / 255.0
+        work, scale = Image.fromarray(np.asarray(image, dtype=np.float32), "F"), 65535.0
     elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        la = np.asarray(image.convert("RGBA").convert("LA"), dtype=np.float32) / 255.0
-        luminance, alpha = la[..., 0], la[..., 1]
-        grey = luminance * alpha + (1.0 - alpha)
+        work, scale = image.convert("RGBA").convert("LA"), 255.0
     else:
-        grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    grey = np.clip(grey, 0.0, 1.0)
-    if max(grey.shape) > WORK_SIZE:
-        factor = WORK_SIZE / max(grey.shape)
-        size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))
-        grey = np.asarray(Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX))
-    return grey
+        work, scale = image.convert("L"), 255.0
+    if max(work.size) > WORK_SIZE:
+        work = work.reduce(math.ceil(max(work.size) / WORK_SIZE))
+    pixels = np.asarray(work, dtype=np.float32) / scale
+    if pixels.ndim == 3:
+        luminance, alpha = pixels[..., 0], pixels[..., 1]
+        pixels = luminance * alpha + (1.0 - alpha)
+    return np.clip(pixels, 0.0, 1.0)
 
 
 # --- MNIST's normalisation -----------------------------------------------------------------
@@ -234,13 +241,14 @@ def _digit(ink: np.ndarray) -> np.ndarray:
     mask &= np.logical_or.reduce(_shifted_views(mask, cross=False))
     if not mask.any():
         raise InvalidInput("no digit found: the image holds only isolated specks")
-    rows, cols = _bbox(_dilate(mask, 1))  # one pixel of margin for the anti-aliased edge
+    near = _dilate(mask, 2)  # the strokes and their anti-aliased edges
+    rows, cols = _bbox(near)
     mask, ink = mask[rows, cols], ink[rows, cols]
     # Grey levels next to the strokes only: background noise and specks are gone.
-    soft = np.where(_dilate(mask, 1), ink, 0.0).astype(np.float32)
-    rows, cols = _bbox(soft > FRINGE)
+    soft = np.where(near[rows, cols], ink, 0.0).astype(np.float32)
+    rows, cols = _bbox(soft > 0)
     if max(rows.stop - rows.start, cols.stop - cols.start) == BOX:
-        return soft[rows, cols]
+        return soft[rows, cols]  # already MNIST's size: nothing to scale
     side = max(mask.shape)
     if side < LEVEL_SIZE:
         # Small: upsample the grey levels smoothly, then threshold, so that the bilevel
