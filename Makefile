@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint format train evaluate bench loadtest clean
+.PHONY: serve test lint format train evaluate bench robustness loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -45,6 +45,10 @@ evaluate: $(SERVE_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench
+
+# MNIST test digits as image files at other sizes and positions (about 10 minutes on 2 cores).
+robustness: $(DEV_STAMP)
+	$(BIN)/mnist-serve robustness $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -104,6 +104,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from mnist_serve.robustness import run
+
+    settings = _settings(args)
+    report = run(settings.model_dir, args.data_dir, args.mirror, limit=args.limit, out=args.out)
+    models = list(report["original"])
+    print(f"{'':26}" + "".join(f"{m:>12}" for m in models))
+    print(f"{'original vectors':26}" + "".join(f"{report['original'][m]:12.2f}" for m in models))
+    for name, entry in report["scenarios"].items():
+        mark = "" if entry["criterion"] else "  (reported only)"
+        row = "".join(f"{entry[m]['accuracy']:12.2f}" for m in models)
+        print(f"{name:26}{row}{mark}")
+    verdict = "within" if report["ok"] else "NOT within"
+    print(
+        f"{report['images']} digits: {verdict} {report['tolerance_points']} points of the originals"
+    )
+    if args.out:
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0 if report["ok"] else 1
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify a JSON request file or an image file (sniffed), as the server would."""
     import orjson
@@ -204,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/inference.json")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "robustness",
+        help="accuracy on MNIST test digits sent as image files vs. as vectors (JSON + plot)",
+    )
+    _add_model_dir(p)
+    _add_data_dir(p)
+    p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
+    p.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/image_robustness.json"
+    )
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")
     _add_model_dir(p)
