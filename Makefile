@@ -43,12 +43,12 @@ train: $(DEV_STAMP)
 evaluate: $(SERVE_STAMP)
 	$(BIN)/mnist-serve evaluate $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-bench: $(DEV_STAMP)
-	$(BIN)/mnist-serve bench
-
 # MNIST test digits as image files at other sizes and positions (about 10 minutes on 2 cores).
 robustness: $(DEV_STAMP)
 	$(BIN)/mnist-serve robustness $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+bench: $(DEV_STAMP)
+	$(BIN)/mnist-serve bench
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

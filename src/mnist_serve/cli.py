@@ -125,6 +125,23 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp"})
+
+
+def _is_image(path: Path, data: bytes) -> bool:
+    from mnist_serve.images import looks_like_image
+
+    return path.suffix.lower() in IMAGE_SUFFIXES or looks_like_image(data)
+
+
+def _ascii_digit(pixels) -> str:
+    """The 28x28 input as text, darkest to lightest ink: what the models saw, in a terminal."""
+    shades = " .:-=+*#%@"
+    return "\n".join(
+        "".join(shades[int(v) * (len(shades) - 1) // 255] * 2 for v in row) for row in pixels
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify a JSON request file or an image file (sniffed), as the server would."""
     import orjson
@@ -155,23 +172,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out = answers if batched else answers[0]
     sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
     return 0
-
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp"})
-
-
-def _is_image(path: Path, data: bytes) -> bool:
-    from mnist_serve.images import looks_like_image
-
-    return path.suffix.lower() in IMAGE_SUFFIXES or looks_like_image(data)
-
-
-def _ascii_digit(pixels) -> str:
-    """The 28x28 input as text, darkest to lightest ink: what the models saw, in a terminal."""
-    shades = " .:-=+*#%@"
-    return "\n".join(
-        "".join(shades[int(v) * (len(shades) - 1) // 255] * 2 for v in row) for row in pixels
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,18 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/inference.json")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser(
-        "robustness",
-        help="accuracy on MNIST test digits sent as image files vs. as vectors (JSON + plot)",
-    )
-    _add_model_dir(p)
-    _add_data_dir(p)
-    p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
-    p.add_argument(
-        "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/image_robustness.json"
-    )
-    p.set_defaults(func=cmd_robustness)
-
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")
     _add_model_dir(p)
     p.add_argument(
@@ -251,6 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="for an image, also draw the 28x28 input the models saw (on stderr)",
     )
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "robustness",
+        help="accuracy on MNIST test digits sent as image files vs. as vectors (JSON + plot)",
+    )
+    _add_model_dir(p)
+    _add_data_dir(p)
+    p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
+    p.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/image_robustness.json"
+    )
+    p.set_defaults(func=cmd_robustness)
     return parser
 
 
