@@ -69,6 +69,13 @@ def test_size_does_not_matter_much():
     assert correlation(big.pixels, small.pixels) > 0.9
 
 
+def test_a_large_jpeg_photo_is_decoded_at_reduced_scale_and_reports_its_size(registry):
+    photo = draw_digit(4, size=2000, stroke=200, canvas=(3000, 2400)).convert("RGB")
+    result = prepared(photo, "JPEG", quality=85)
+    assert (result.format, result.width, result.height) == ("JPEG", 3000, 2400)
+    assert read(registry, result) == {"mlp": 4, "xgboost": 4}
+
+
 def test_light_on_dark_is_not_inverted_and_reads_the_same():
     dark_on_light = prepared(draw_digit(7, ink=0, paper=255))
     light_on_dark = prepared(draw_digit(7, ink=255, paper=0))

@@ -65,10 +65,9 @@ class PreparedImage:
 
 def prepare_image(data: bytes, max_pixels: int) -> PreparedImage:
     """PNG/JPEG/GIF/BMP bytes -> MNIST-style 28x28; `InvalidInput`/`PayloadTooLarge` if unusable."""
-    image = decode_image(data, max_pixels)
-    grey = grey_levels(image)
-    pixels, inverted = mnist_pixels(grey)
-    return PreparedImage(pixels, image.format or "", image.width, image.height, inverted)
+    image, (width, height) = decode_image(data, max_pixels)
+    pixels, inverted = mnist_pixels(grey_levels(image))
+    return PreparedImage(pixels, image.format or "", width, height, inverted)
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -79,8 +78,11 @@ def looks_like_image(data: bytes) -> bool:
     return data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM"))
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode one still image, checking its declared size before any pixel is decompressed."""
+def decode_image(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode one still image, checking its declared size before any pixel is decompressed.
+
+    Returns the image (upright, possibly decoded at reduced scale) and its full upright size.
+    """
     if not data:
         raise InvalidInput("the image is empty (0 bytes); send a PNG, JPEG, GIF or BMP file")
     try:
@@ -130,11 +132,14 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         image.load()
     except _DECODE_ERRORS as exc:
         raise InvalidInput(f"the {fmt} image data is truncated or corrupt: {exc}") from None
+    stored = image.size
     # Unreadable EXIF: keep the pixels as stored.
     with contextlib.suppress(*_DECODE_ERRORS, KeyError, TypeError):
         image = ImageOps.exif_transpose(image)
+    if image.size != stored:  # turned a quarter: the upright size is the other way round
+        width, height = height, width
     image.format = fmt
-    return image
+    return image, (width, height)
 
 
 def grey_levels(image: Image.Image) -> np.ndarray:

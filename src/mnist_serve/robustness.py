@@ -105,7 +105,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 
 def accuracy_points(proba: np.ndarray, labels: np.ndarray) -> float:
-    return float((proba.argmax(axis=1) == labels).mean() * 100.0)
+    return round(float((proba.argmax(axis=1) == labels).mean() * 100.0), 2)
 
 
 def measure(
@@ -141,7 +141,7 @@ def measure(
             points = accuracy_points(p, labels)
             drop = report["original"][name] - points
             passed = drop <= TOLERANCE_POINTS
-            entry[name] = {"accuracy": points, "drop_points": drop, "ok": passed}
+            entry[name] = {"accuracy": points, "drop_points": round(drop, 2), "ok": passed}
             ok &= passed or not scenario.criterion
         report["scenarios"][scenario.name] = entry
     report["ok"] = ok
