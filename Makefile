@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint format train evaluate bench loadtest clean
+.PHONY: serve test lint format train evaluate bench robustness loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -42,6 +42,10 @@ train: $(DEV_STAMP)
 
 evaluate: $(SERVE_STAMP)
 	$(BIN)/mnist-serve evaluate $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# MNIST test digits as image files at other sizes and positions (about 10 minutes on 2 cores).
+robustness: $(DEV_STAMP)
+	$(BIN)/mnist-serve robustness $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench

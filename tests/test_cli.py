@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLE, MODELS, ROOT
+from tests.conftest import EXAMPLE, MODELS, ROOT, SHARED_MNIST
+from tests.drawing import draw_digit, encode, truncated_png
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -92,3 +93,49 @@ def test_evaluate_holds_the_shipped_models_to_their_manifest(tmp_path):
     report = json.loads(result.stdout)
     assert report["ok"] is True
     assert report["test_rows"] == 10_000
+
+
+def test_predict_classifies_an_image_file_like_the_endpoint(tmp_path):
+    image = tmp_path / "seven.png"
+    image.write_bytes(encode(draw_digit(7, size=240, stroke=24, canvas=(640, 480))))
+    result = cli("predict", str(image), "--show")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mlp"]["predicted_number"] == 7
+    assert answer["xgboost"]["predicted_number"] == 7
+    assert answer["image"] == {"format": "PNG", "width": 640, "height": 480, "inverted": True}
+    assert len(answer["image_vector"]) == 28
+    # --show draws the 28x28 the models saw: 28 lines of 56 characters, ink as '@'.
+    drawing = result.stderr.splitlines()
+    assert len(drawing) == 28 and all(len(line) == 56 for line in drawing)
+    assert "@" in result.stderr
+
+
+def test_predict_sniffs_an_image_whatever_its_name(tmp_path):
+    unnamed = tmp_path / "upload.bin"
+    unnamed.write_bytes(encode(draw_digit(1, size=100, stroke=10), "JPEG"))
+    result = cli("predict", str(unnamed))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["image"]["format"] == "JPEG"
+
+
+def test_predict_reports_a_bad_image_without_a_traceback(tmp_path):
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(truncated_png())
+    result = cli("predict", str(cut))
+    assert result.returncode == 2
+    assert "truncated or corrupt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_robustness_writes_json_and_plot(tmp_path):
+    if not SHARED_MNIST.is_dir():
+        pytest.skip("no ../shared/mnist here")
+    out = tmp_path / "robustness.json"
+    result = cli("robustness", "--data-dir", str(SHARED_MNIST), "--limit", "10", "--out", str(out))
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(out.read_text())
+    assert report["images"] == 10
+    assert (result.returncode == 0) == report["ok"]
+    assert "png_420px_large" in result.stdout
+    assert out.with_suffix(".png").is_file()

@@ -30,3 +30,19 @@ def test_bad_value_fails_loudly_naming_the_key(monkeypatch):
     monkeypatch.setenv("MNIST_SERVE_LOG_LEVEL", "chatty")
     with pytest.raises(ValidationError, match="log_level"):
         load_settings()
+
+
+def test_image_limits_have_safe_defaults_and_come_from_the_environment(monkeypatch):
+    for key in ("MNIST_SERVE_MAX_IMAGE_BYTES", "MNIST_SERVE_MAX_IMAGE_PIXELS"):
+        monkeypatch.delenv(key, raising=False)
+    settings = Settings()
+    assert settings.max_image_bytes == 10 * 1024 * 1024
+    assert settings.max_image_pixels == 4096 * 4096
+    monkeypatch.setenv("MNIST_SERVE_MAX_IMAGE_BYTES", "65536")
+    monkeypatch.setenv("MNIST_SERVE_MAX_IMAGE_PIXELS", "250000")
+    settings = load_settings()
+    assert (settings.max_image_bytes, settings.max_image_pixels) == (65536, 250000)
+    # Beyond Pillow's own decompression-bomb guard: refused, naming the key.
+    monkeypatch.setenv("MNIST_SERVE_MAX_IMAGE_PIXELS", str(100_000_000))
+    with pytest.raises(ValidationError, match="max_image_pixels"):
+        load_settings()

@@ -104,18 +104,72 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from mnist_serve.robustness import run
+
+    settings = _settings(args)
+    report = run(settings.model_dir, args.data_dir, args.mirror, limit=args.limit, out=args.out)
+    models = list(report["original"])
+    print(f"{'':26}" + "".join(f"{m:>12}" for m in models))
+    print(f"{'original vectors':26}" + "".join(f"{report['original'][m]:12.2f}" for m in models))
+    for name, entry in report["scenarios"].items():
+        mark = "" if entry["criterion"] else "  (reported only)"
+        row = "".join(f"{entry[m]['accuracy']:12.2f}" for m in models)
+        print(f"{name:26}{row}{mark}")
+    verdict = "within" if report["ok"] else "NOT within"
+    print(
+        f"{report['images']} digits: {verdict} {report['tolerance_points']} points of the originals"
+    )
+    if args.out:
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0 if report["ok"] else 1
+
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp"})
+
+
+def _is_image(path: Path, data: bytes) -> bool:
+    from mnist_serve.images import looks_like_image
+
+    return path.suffix.lower() in IMAGE_SUFFIXES or looks_like_image(data)
+
+
+def _ascii_digit(pixels) -> str:
+    """The 28x28 input as text, darkest to lightest ink: what the models saw, in a terminal."""
+    shades = " .:-=+*#%@"
+    return "\n".join(
+        "".join(shades[int(v) * (len(shades) - 1) // 255] * 2 for v in row) for row in pixels
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify a JSON request file or an image file (sniffed), as the server would."""
+    import orjson
+
     from mnist_serve.http.parsing import images_from_document, parse_json
     from mnist_serve.http.responses import seed_answers
     from mnist_serve.runtime import ModelRegistry
 
     settings = _settings(args)
-    x, batched = images_from_document(parse_json(args.file.read_bytes()), settings.max_batch)
-    registry = ModelRegistry.load(settings.model_dir)
-    answers = seed_answers(registry.predict_all(x))
-    import orjson
+    data = args.file.read_bytes()
+    image = None
+    if _is_image(args.file, data):
+        from mnist_serve.images import prepare_image
 
-    out = answers if batched else answers[0]
+        # Decode (and reject) before loading the models: a bad file fails fast.
+        image = prepare_image(data, settings.max_image_pixels)
+    else:
+        x, batched = images_from_document(parse_json(data), settings.max_batch)
+    registry = ModelRegistry.load(settings.model_dir)
+    if image is not None:
+        from mnist_serve.http.image import image_answer
+
+        out = image_answer(image, registry)
+        if args.show:
+            print(_ascii_digit(image.pixels), file=sys.stderr)
+    else:
+        answers = seed_answers(registry.predict_all(x))
+        out = answers if batched else answers[0]
     sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
     return 0
 
@@ -217,10 +271,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/loadtest.json")
     p.set_defaults(func=cmd_loadtest)
 
-    p = sub.add_parser("predict", help="classify a JSON request file from the shell")
+    p = sub.add_parser("predict", help="classify a JSON request file or an image file")
     _add_model_dir(p)
-    p.add_argument("file", type=Path, help='a JSON file like {"image_vector": [...]}')
+    p.add_argument(
+        "file",
+        type=Path,
+        help='a JSON file like {"image_vector": [...]}, or a PNG, JPEG, GIF or BMP image',
+    )
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="for an image, also draw the 28x28 input the models saw (on stderr)",
+    )
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "robustness",
+        help="accuracy on MNIST test digits sent as image files vs. as vectors (JSON + plot)",
+    )
+    _add_model_dir(p)
+    _add_data_dir(p)
+    p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
+    p.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/image_robustness.json"
+    )
+    p.set_defaults(func=cmd_robustness)
     return parser
 
 

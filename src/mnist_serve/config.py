@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=256, ge=1, le=65536)
     """Most images accepted in one request."""
 
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Largest image file accepted by `/predict/image` (raw body or multipart); bigger gets 413."""
+
+    max_image_pixels: int = Field(default=4096 * 4096, ge=1, le=89_478_485)
+    """Largest declared image size (width x height) decoded; bigger gets 413 before decoding."""
+
     log_level: str = "info"
     """Gunicorn log level."""
 

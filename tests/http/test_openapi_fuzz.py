@@ -34,8 +34,6 @@ def test_schemathesis_finds_nothing(server, tmp_path):
         "--no-color",
         "run",
         f"{server.url}/openapi.json",
-        "--checks",
-        "all",
         "--phases",
         "examples,coverage,fuzzing,stateful",
         "--max-examples",

@@ -11,7 +11,8 @@ from mnist_serve.runtime import ModelRegistry
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> Flask:
     """Build the app; loads and warms the models unless a registry is passed in."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    # No app-wide static folder: the page's files belong to the `ui` blueprint.
+    app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_BATCH=settings.max_batch,
@@ -19,11 +20,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
 
-    from mnist_serve.http import docs, errors, health, openapi, seed, tfserving, v2
+    from mnist_serve.http import docs, errors, health, image, openapi, seed, tfserving, ui, v2
 
     errors.init_app(app)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
+    # Images in (PNG/JPEG/GIF/BMP) and the drawing page that uses them.
+    app.register_blueprint(image.bp)
+    app.register_blueprint(ui.bp)
     # Peer protocols: each a thin adapter over the same registry.
     app.register_blueprint(v2.bp)
     app.register_blueprint(tfserving.bp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 
 from mnist_serve.errors import PayloadTooLarge
 
@@ -10,7 +10,8 @@ from mnist_serve.errors import PayloadTooLarge
 def read_body() -> bytes:
     """The whole body, or 413. Werkzeug stops a chunked body silently at the limit; we refuse it."""
     body = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    # The request's own limit: the app's MAX_CONTENT_LENGTH unless a blueprint changed it.
+    limit = request.max_content_length
     if request.content_length is None and len(body) >= limit:
         raise PayloadTooLarge(
             f"request body is larger than the limit of {limit} bytes", limit_bytes=limit

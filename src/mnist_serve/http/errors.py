@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from mnist_serve.errors import ServeError
@@ -22,10 +22,10 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         body = {"error": exc.description or exc.name, "status": exc.code}
         if exc.code == 413:
-            body["error"] = (
-                f"request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes"
-            )
-            body["limit_bytes"] = app.config["MAX_CONTENT_LENGTH"]
+            # The request's own limit: a blueprint may raise the app's (images do).
+            limit = request.max_content_length
+            body["error"] = f"request body is larger than the limit of {limit} bytes"
+            body["limit_bytes"] = limit
         response = json_response(body, exc.code or 500)
         if exc.code == 405 and exc.valid_methods:  # keep the Allow header of a 405
             response.headers["Allow"] = ", ".join(exc.valid_methods)

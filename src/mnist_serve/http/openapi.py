@@ -18,10 +18,13 @@ from mnist_serve.http.docs import ASSETS
 from mnist_serve.http.responses import json_response
 from mnist_serve.http.tensors import LABEL_OUTPUT, V2_DTYPES
 from mnist_serve.http.tfserving import DEFAULT_SIGNATURE, LABEL_SIGNATURE
+from mnist_serve.http.ui import STATIC
 from mnist_serve.http.v2 import EXTENSIONS, HEADER_LENGTH, server_version
 from mnist_serve.runtime import ModelRegistry
 
 bp = Blueprint("openapi", __name__)
+
+PAGE_FILES = [p.name for p in STATIC.iterdir() if p.is_file()]
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -200,6 +203,76 @@ PATHS: dict[str, Any] = {
             "tags": ["health"],
             "summary": "Readiness: every model loaded, verified and warmed",
             "responses": {"200": _ok("Ready.", _ref("Ready")), **_errors(503)},
+        }
+    },
+    # Images in, and the drawing page that sends them.
+    "/predict/image": {
+        "post": {
+            "tags": ["images"],
+            "summary": "Classify a PNG, JPEG, GIF or BMP image of a digit",
+            "description": (
+                "The image is preprocessed the way MNIST was made (greyscale, inverted if dark on "
+                "light, cropped to the ink, fitted to 20x20, centred by mass in 28x28) and sent to "
+                "both models. The answer is the seed's plus `image_vector`, the 28x28 grey levels "
+                "the models saw, and facts about the decoded `image`. The format is read from the "
+                "bytes; the body limit is MNIST_SERVE_MAX_IMAGE_BYTES. A browser form may send the "
+                "same file as the multipart/form-data field `image` (not described as a media type "
+                "here: a schema cannot say a form's file must be an image)."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    **{
+                        mimetype: {"schema": {"type": "string", "format": "binary"}}
+                        for mimetype in ("image/png", "image/jpeg", "image/gif", "image/bmp")
+                    },
+                },
+            },
+            "responses": {
+                "200": _ok("Both models' answers and the 28x28 input.", _ref("ImageAnswer")),
+                **_errors(400, 413, 415),
+            },
+        }
+    },
+    "/": {
+        "get": {
+            "tags": ["images"],
+            "summary": "A page to draw or upload a digit and see both models' answers",
+            "responses": {
+                "200": {
+                    "description": "HTML page.",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/static/{filename}": {
+        "get": {
+            "tags": ["images"],
+            "summary": "The page's script, style sheet and icon",
+            "parameters": [
+                {
+                    "name": "filename",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": sorted(PAGE_FILES)},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {
+                        mimetype: {"schema": {"type": "string"}}
+                        for mimetype in (
+                            "text/html",
+                            "text/javascript",
+                            "text/css",
+                            "image/svg+xml",
+                        )
+                    },
+                },
+                **_errors(404),
+            },
         }
     },
     # KServe V2 / Open Inference Protocol.
@@ -434,6 +507,31 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
             "probabilities",
         ),
         "SeedAnswer": _object({name: _ref("ModelAnswer") for name in seed_names}, *seed_names),
+        "ImageAnswer": _object(
+            {
+                **{name: _ref("ModelAnswer") for name in seed_names},
+                "image_vector": _array(
+                    _array(_range("integer", 0, 255), IMAGE_SHAPE[1], IMAGE_SHAPE[1]),
+                    IMAGE_SHAPE[0],
+                    IMAGE_SHAPE[0],
+                ),
+                "image": _object(
+                    {
+                        "format": STRING,
+                        "width": {"type": "integer", "minimum": 1},
+                        "height": {"type": "integer", "minimum": 1},
+                        "inverted": BOOLEAN,
+                    },
+                    "format",
+                    "width",
+                    "height",
+                    "inverted",
+                ),
+            },
+            *seed_names,
+            "image_vector",
+            "image",
+        ),
         "Live": _object({"status": {"const": "alive"}}, "status"),
         "Ready": _object(
             {
