@@ -36,7 +36,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Retrain the shipped models (about 45 minutes on 2 cores); DATA_DIR= to download instead.
+# Retrain the shipped models (about 30 minutes on 2 cores); DATA_DIR= to download instead.
 train: $(DEV_STAMP)
 	$(BIN)/mnist-serve train $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 

@@ -125,7 +125,56 @@ def loadtest_table(name: str = "loadtest.json") -> str:
     return "\n".join(lines)
 
 
+def targets_table() -> str:
+    """Issue targets against the measured figures, all read from the results files."""
+    bench = json.loads((RESULTS / "inference.json").read_text())
+    load = json.loads((RESULTS / "loadtest.json").read_text())
+    binary = json.loads((RESULTS / "loadtest-binary.json").read_text())
+    product = next(r for r in load["runs"] if r["target"] == "product")
+    ratios = load["ratios"][0]
+    binary_ratio = binary["ratios"][0]["product_over_floor"]
+    models = bench["models"]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    single = {n: m["single"]["median_us"] for n, m in models.items()}
+    batched = {n: m["batched"]["per_image_us"] for n, m in models.items()}
+    rows = [
+        (
+            "p99 <= 10 ms",
+            f"{product['latency_ms']['p99']:.1f} ms",
+            product["latency_ms"]["p99"] <= 10,
+        ),
+        (
+            ">= 85% of the floor's requests/s",
+            f"{ratios['product_over_floor']:.0%}",
+            ratios["product_over_floor"] >= 0.85,
+        ),
+        (
+            ">= 100x the seed-style path",
+            f"{ratios['product_over_seed_style']:.0f}x",
+            ratios["product_over_seed_style"] >= 100,
+        ),
+        ("binary input >= 90% of the floor", f"{binary_ratio:.0%}", binary_ratio >= 0.9),
+        (
+            "each model <= 60 us median per single image, in-process",
+            ", ".join(f"{n} {v:.0f} us" for n, v in single.items()),
+            all(v <= 60 for v in single.values()),
+        ),
+        (
+            "both models <= 10 us per image at batch 256",
+            ", ".join(f"{n} {v:.1f} us" for n, v in batched.items()),
+            all(v <= 10 for v in batched.values()),
+        ),
+    ]
+    lines = ["| target (2 cores, 16 connections, example JSON) | measured | |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in rows]
+    return "\n".join(lines)
+
+
 SECTIONS = {
+    "targets": targets_table,
     "accuracy": accuracy_table,
     "inference": inference_table,
     "loadtest": loadtest_table,

@@ -51,7 +51,7 @@ class MlpParams:
 @dataclass
 class XgbParams:
     """The seed's parameters, depth 6 instead of 5, and 150 rounds: the point where more trees
-    stop paying (400 rounds: +0.09 points for 2.7x the inference cost; see
+    stop paying (400 rounds: +0.09 points for 6x the single-image cost; see
     benchmarks/xgb_tradeoff.py)."""
 
     n_estimators: int = 150

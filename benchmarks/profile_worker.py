@@ -1,0 +1,88 @@
+"""Where a worker's time goes under load: py-spy samples one Gunicorn worker while wrk drives it.
+
+    .venv/bin/python benchmarks/profile_worker.py        # needs wrk and py-spy (dev extra)
+
+Writes `benchmarks/results/profile.json`: the share of samples spent in each stage of a request
+(a frame counts for a stage when it is on the stack), and the raw folded stacks beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+from mnist_serve.loadtest import GunicornServer, LoadTestConfig, payload_body, run_wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "profile.json"
+
+# Stage name -> a substring of the py-spy frame that marks it (first match wins, in this order).
+STAGES = {
+    "ONNX Runtime (both models)": "Session.run",
+    "request parsing and validation": "images_from_request",
+    "answer building and JSON encoding": "seed_answers",
+    "Gunicorn: reading and parsing HTTP": "Parser.__next__",
+    "Gunicorn: writing the response (loopback TCP send)": "Response.write",
+    "Gunicorn: closing the connection": "close_graceful",
+    "Gunicorn: waiting for a connection": "SyncWorker.wait",
+    "Flask request/response machinery": "Flask.wsgi_app",
+}
+
+
+def main() -> None:
+    config = LoadTestConfig(connections=16, duration=12)
+    body, content_type = payload_body(config)
+    with GunicornServer("mnist_serve.wsgi:app", workers=1, threads=1) as server:
+        url = server.url + config.endpoint
+        run_wrk(url, body, content_type, config, 2)
+        worker = server.worker_pids()[0]
+        load = threading.Thread(target=run_wrk, args=(url, body, content_type, config, 12))
+        load.start()
+        with tempfile.NamedTemporaryFile(suffix=".txt") as raw:
+            subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(worker),
+                    "--duration",
+                    "8",
+                    "--rate",
+                    "1000",
+                    "--format",
+                    "raw",
+                    "-o",
+                    raw.name,
+                ],
+                check=True,
+                capture_output=True,
+                env={**os.environ},
+            )
+            stacks = Path(raw.name).read_text().splitlines()
+        load.join()
+    totals: Counter[str] = Counter()
+    samples = 0
+    for line in stacks:
+        stack, count = line.rsplit(" ", 1)
+        samples += int(count)
+        stage = next((name for name, mark in STAGES.items() if mark in stack), "other")
+        totals[stage] += int(count)
+    shares = {name: round(totals[name] / samples, 3) for name in [*STAGES, "other"]}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(
+        json.dumps({"samples": samples, "share_of_worker_samples": shares}, indent=2) + "\n"
+    )
+    OUT.with_suffix(".folded.txt").write_text("\n".join(stacks) + "\n")
+    for name, share in sorted(shares.items(), key=lambda kv: -kv[1]):
+        print(f"{share:6.1%}  {name}")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
