@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/profile_worker.py        # needs wrk and py-spy (dev extra)
 
-Writes `benchmarks/results/profile.json`: the share of samples spent in each stage of a request
-(a frame counts for a stage when it is on the stack), and the raw folded stacks beside it.
+Writes `benchmarks/results/profile.json` (the share of samples spent in each stage of a request;
+a sample counts for the first stage, in the order below, whose frame is on its stack) and a bar
+plot beside it.
 """
 
 from __future__ import annotations
@@ -78,10 +79,27 @@ def main() -> None:
     OUT.write_text(
         json.dumps({"samples": samples, "share_of_worker_samples": shares}, indent=2) + "\n"
     )
-    OUT.with_suffix(".folded.txt").write_text("\n".join(stacks) + "\n")
+    plot(shares, samples, OUT.with_suffix(".png"))
     for name, share in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"{share:6.1%}  {name}")
     print(f"wrote {OUT}")
+
+
+def plot(shares: dict[str, float], samples: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = sorted(shares.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    bars = ax.barh([k for k, _ in items], [v * 100 for _, v in items], color="C0")
+    ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    ax.set_xlabel("% of one worker's samples under load (py-spy)")
+    ax.set_title(f"Where a worker's time goes ({samples} samples, JSON requests, 16 connections)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
