@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +92,7 @@ def test_served_models_match_the_originals(trained):
 def test_tampered_artifact_is_refused(trained, tmp_path):
     out, _ = trained
     copy = tmp_path / "models"
-    copy.mkdir()
-    for p in out.iterdir():
-        (copy / p.name).write_bytes(p.read_bytes())
+    shutil.copytree(out, copy)
     blob = bytearray((copy / "xgboost.onnx").read_bytes())
     blob[-1] ^= 1
     (copy / "xgboost.onnx").write_bytes(bytes(blob))
@@ -113,9 +112,7 @@ def test_export_mismatch_is_caught(trained):
 def test_training_one_model_keeps_the_other(trained, tmp_path):
     out, manifest = trained
     target = tmp_path / "models"
-    target.mkdir()
-    for p in out.iterdir():
-        (target / p.name).write_bytes(p.read_bytes())
+    shutil.copytree(out, target)
     config = tiny_config(target, models=("xgboost",), version="2", refit_full=False)
     merged = training.train(load_from_dir(out.parent / "data"), config)
     by_name = {m["name"]: m for m in merged["models"]}

@@ -301,18 +301,14 @@ def plot(report: dict, path: Path) -> None:
     workers = sorted({r["workers"] for r in runs})
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.8 / max(1, len(targets))
+    by_key = {(r["target"], r["workers"]): r for r in runs}
+
+    def series(target: str, value, missing: float) -> list[float]:
+        """One number per worker count for a target (`missing` where it was not run)."""
+        return [value(by_key[target, w]) if (target, w) in by_key else missing for w in workers]
+
     for i, target in enumerate(targets):
-        rps = [
-            next(
-                (
-                    r["requests_per_second"]
-                    for r in runs
-                    if r["target"] == target and r["workers"] == w
-                ),
-                0,
-            )
-            for w in workers
-        ]
+        rps = series(target, lambda r: r["requests_per_second"], 0)
         pos = np.arange(len(workers)) + (i - (len(targets) - 1) / 2) * width
         bars = left.bar(pos, rps, width, label=target)
         left.bar_label(bars, fmt="%.0f", fontsize=7)
@@ -326,28 +322,8 @@ def plot(report: dict, path: Path) -> None:
     for target in targets:
         if target == "seed-style":
             continue
-        p99 = [
-            next(
-                (
-                    r["latency_ms"]["p99"]
-                    for r in runs
-                    if r["target"] == target and r["workers"] == w
-                ),
-                np.nan,
-            )
-            for w in workers
-        ]
-        p50 = [
-            next(
-                (
-                    r["latency_ms"]["p50"]
-                    for r in runs
-                    if r["target"] == target and r["workers"] == w
-                ),
-                np.nan,
-            )
-            for w in workers
-        ]
+        p99 = series(target, lambda r: r["latency_ms"]["p99"], np.nan)
+        p50 = series(target, lambda r: r["latency_ms"]["p50"], np.nan)
         line = right.plot(workers, p99, marker="o", label=f"{target} p99")[0]
         right.plot(
             workers, p50, marker=".", linestyle="--", color=line.get_color(), label=f"{target} p50"
