@@ -49,3 +49,17 @@ def test_seed_command_from_the_project_root():
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_loading_per_worker_still_works():
+    """MNIST_SERVE_PRELOAD=false: each worker loads and verifies the models after the fork."""
+    from tests.conftest import start_server, stop_server
+
+    server = start_server({"MNIST_SERVE_PRELOAD": "false", "MNIST_SERVE_WORKERS": "2"})
+    try:
+        response = server.post("/verify_vector_image", EXAMPLE.read_bytes())
+        assert response.status_code == 200
+        assert response.json()["xgboost"]["predicted_number"] == 5
+        assert len(server.worker_pids()) == 2
+    finally:
+        stop_server(server)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     threads: int = Field(default=1, ge=1, le=64)
     """Threads per worker (>1 switches Gunicorn to its gthread worker, with keep-alive)."""
 
+    preload: bool = True
+    """Load and verify the models once in Gunicorn's master, before forking the workers: less
+    memory and a faster start (benchmarks/preload_memory.py). Safe because every ONNX Runtime
+    session runs single-threaded, so no thread is lost in the fork."""
+
     timeout: int = Field(default=30, ge=1)
     """Seconds before Gunicorn restarts a silent worker."""
 
