@@ -79,14 +79,59 @@ def test_served_models_match_the_originals(trained):
     x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
     registry = ModelRegistry.load(out)
     mlp = keras.models.load_model(out / "mlp.keras")
-    np.testing.assert_allclose(
-        registry.get("mlp").predict_proba(x), mlp.predict(x, verbose=0), atol=1e-4
-    )
+    expected = mlp.predict(x, verbose=0)
+    np.testing.assert_allclose(registry.get("mlp").predict_proba(x), expected, atol=1e-4)
+    # One image at a time takes the graph's sparse path: same answers.
+    singles = np.concatenate([registry.get("mlp").predict_proba(row[None]) for row in x[:20]])
+    np.testing.assert_allclose(singles, expected[:20], atol=1e-4)
     booster = xgb.Booster()
     booster.load_model(out / "xgboost.ubj")
     np.testing.assert_allclose(
         registry.get("xgboost").predict_proba(x), booster.predict(xgb.DMatrix(x)), atol=1e-4
     )
+
+
+def test_xgboost_ships_as_one_regressor_per_class(trained):
+    out, _ = trained
+    import onnx
+    import onnxruntime as ort
+    import xgboost as xgb
+
+    ops = [n.op_type for n in onnx.load(out / "xgboost.onnx").graph.node]
+    assert ops == ["TreeEnsembleRegressor"] * 10 + ["Concat", "Softmax"]
+    # Same function as the converter's single classifier node.
+    model = xgb.XGBClassifier()
+    model.load_model(out / "xgboost.ubj")
+    training.export_xgboost(model, out.parent / "classifier.onnx", split=False)
+    x = np.random.default_rng(1).random((50, 784), dtype=np.float32)
+    run = {
+        path.name: ort.InferenceSession(path).run(None, {"pixels": x})
+        for path in (out / "xgboost.onnx", out.parent / "classifier.onnx")
+    }
+    np.testing.assert_allclose(run["xgboost.onnx"][0], run["classifier.onnx"][1], rtol=0, atol=1e-6)
+
+
+def test_mlp_reads_only_lit_pixels_for_one_image(trained):
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(trained[0] / "mlp.onnx").graph
+    (branch,) = [n for n in graph.node if n.op_type == "If"]
+    then = next(a.g for a in branch.attribute if a.name == "then_branch")
+    assert "NonZero" in [n.op_type for n in then.node]
+    session = ort.InferenceSession(trained[0] / "mlp.onnx")
+    blank = np.zeros((1, 784), dtype=np.float32)  # no lit pixel at all: still a distribution
+    proba = session.run(None, {"pixels": blank})[0]
+    assert proba.shape == (1, 10) and abs(float(proba.sum()) - 1) < 1e-5
+    dense = session.run(None, {"pixels": np.repeat(blank, 2, axis=0)})[0]
+    np.testing.assert_allclose(proba[0], dense[0], atol=1e-6)
+
+
+def test_split_refuses_other_graphs(trained):
+    import onnx
+
+    with pytest.raises(training.ExportMismatch, match="TreeEnsembleClassifier"):
+        training.split_by_class(onnx.load(trained[0] / "mlp.onnx"))
 
 
 def test_tampered_artifact_is_refused(trained, tmp_path):

@@ -1,0 +1,153 @@
+"""Accuracy against inference cost of the MLP, by hidden-layer sizes.
+
+Trains each size with the shipped recipe (`MlpParams` but for `hidden`) on the training split
+(the seeded 5k holdout kept out), exports it to ONNX the way training does, and measures
+validation and test accuracy and ONNX Runtime latency: single distinct images, and per image
+in a batch of 256, one thread. Choose on validation accuracy; the test column is for the record.
+The weights of the first layers decide the cost: once they outgrow the core's L2 cache (2 MB
+here), every single-image call streams them from memory.
+
+    .venv/bin/python benchmarks/mlp_tradeoff.py --data-dir ../shared/mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from mnist_serve.data import load_mnist
+from mnist_serve.runtime import _session_options
+from mnist_serve.training import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    MlpParams,
+    accuracy,
+    export_mlp,
+    fit_mlp,
+    split,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def latency_us(
+    session: ort.InferenceSession, x: np.ndarray, batch: int = 256
+) -> tuple[float, float]:
+    """Median single-image latency over 1000 distinct images; per-image cost in a batch."""
+    rows = [np.ascontiguousarray(r[None, :]) for r in x[:1000]]
+    for row in rows[:50]:
+        session.run([OUTPUT_NAME], {INPUT_NAME: row})
+    singles = []
+    for row in rows:
+        t0 = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: row})
+        singles.append(time.perf_counter() - t0)
+    batches = []
+    for i in range(10):
+        xb = np.ascontiguousarray(x[batch * i : batch * (i + 1)])
+        t0 = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: xb})
+        batches.append(time.perf_counter() - t0)
+    return float(np.median(singles) * 1e6), float(np.median(batches) / batch * 1e6)
+
+
+def _run(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
+    return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--sizes", default="512x384,384x256,256x256,256x128")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mlp_tradeoff.json")
+    args = parser.parse_args()
+
+    arrays = split(load_mnist(args.data_dir), 5000, args.seed)
+    (x_test, y_test), (x_val, y_val) = arrays["test"], arrays["val"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes.split(","):
+            hidden = tuple(int(u) for u in size.split("x"))
+            params = replace(MlpParams(), hidden=hidden)
+            started = time.monotonic()
+            model = fit_mlp(*arrays["train"], params, args.seed)
+            fit_seconds = time.monotonic() - started
+            path = Path(tmp) / f"mlp-{size}.onnx"
+            export_mlp(model, path)
+            session = ort.InferenceSession(str(path), _session_options())
+            rows.append(
+                {
+                    "hidden": list(hidden),
+                    "parameters": int(model.count_params()),
+                    "val_accuracy": accuracy(_run(session, x_val), y_val),
+                    "test_accuracy": accuracy(_run(session, x_test), y_test),
+                    "fit_seconds": round(fit_seconds, 1),
+                    "onnx_bytes": path.stat().st_size,
+                    "path": str(path),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+        # Time every size at the end, back to back, with nothing else running.
+        for row in rows:
+            session = ort.InferenceSession(row.pop("path"), _session_options())
+            row["single_median_us"], row["batch256_per_image_us"] = latency_us(session, x_test)
+            print(json.dumps(row), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"recipe": {**vars(MlpParams()), "hidden": "varied"}, "rows": rows}
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(rows, args.out.with_suffix(".png"))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = ["x".join(map(str, r["hidden"])) for r in rows]
+    pos = np.arange(len(rows))
+    ax.plot(pos, [r["val_accuracy"] * 100 for r in rows], marker="o", color="C0", label="val")
+    ax.plot(
+        pos, [r["test_accuracy"] * 100 for r in rows], marker="x", color="C0", ls="--", label="test"
+    )
+    ax.axhline(98.4, color="C0", linestyle=":", linewidth=1)
+    ax.set_xticks(pos, labels)
+    ax.set_xlabel("hidden layers")
+    ax.set_ylabel("accuracy (%)", color="C0")
+    ax.legend(loc="lower left")
+    right = ax.twinx()
+    right.bar(
+        pos - 0.15,
+        [r["single_median_us"] for r in rows],
+        0.3,
+        color="C1",
+        alpha=0.5,
+        label="single",
+    )
+    right.bar(
+        pos + 0.15,
+        [r["batch256_per_image_us"] for r in rows],
+        0.3,
+        color="C2",
+        alpha=0.5,
+        label="batch 256, per image",
+    )
+    right.set_ylabel("microseconds per image")
+    right.legend(loc="upper right")
+    ax.set_title("MLP: accuracy vs ONNX Runtime cost by hidden-layer sizes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
