@@ -53,9 +53,9 @@ bench: $(DEV_STAMP)
 # wrk must be installed (Debian/Ubuntu: apt-get install wrk); the command says so if it is not.
 loadtest: $(DEV_STAMP)
 	$(BIN)/mnist-serve loadtest --out benchmarks/results/loadtest.json
-	$(BIN)/mnist-serve loadtest --targets product,floor --workers 1,2,4,8 \
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --workers 1,2,4,8 \
 		--out benchmarks/results/loadtest-sweep.json
-	$(BIN)/mnist-serve loadtest --targets product,floor --payload binary \
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary \
 		--out benchmarks/results/loadtest-binary.json
 	$(BIN)/python benchmarks/update_readme.py
 

@@ -49,7 +49,7 @@ def test_short_run_writes_report_and_plot(tmp_path):
     out = tmp_path / "loadtest.json"
     result = run_cli(
         "--targets",
-        "product,floor",
+        "product,floor,floor+models",
         "--workers",
         "1",
         "--duration",
@@ -61,12 +61,16 @@ def test_short_run_writes_report_and_plot(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert [r["target"] for r in report["runs"]] == ["product", "floor"]
+    assert [r["target"] for r in report["runs"]] == ["product", "floor", "floor+models"]
     for run in report["runs"]:
         assert run["requests"] > 0
         assert run["errors"]["non_2xx"] == 0
         assert run["latency_ms"]["p50"] <= run["latency_ms"]["p99"] <= run["latency_ms"]["max"]
         assert run["memory"]["workers"] == 1
-    assert report["ratios"][0]["product_over_floor"] > 0
+    ratios = report["ratios"][0]
+    assert ratios["product_over_floor"] > 0
+    assert ratios["product_over_floor_plus_models"] > 0
+    assert ratios["floor_plus_models_over_floor"] > 0
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "product/floor" in result.stdout
+    assert "(floor+models)/floor" in result.stdout

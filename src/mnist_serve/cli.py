@@ -263,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload", default="json", choices=["json", "binary", "batch-json", "batch-binary"]
     )
     p.add_argument("--batch", type=int, default=32, help="images per request for batch payloads")
-    p.add_argument("--targets", default="product,floor,seed-style", help="comma-separated")
+    p.add_argument(
+        "--targets", default="product,floor,floor+models,seed-style", help="comma-separated"
+    )
     p.add_argument("--workers", default=str(os.cpu_count() or 1), help="sweep, e.g. 1,2,4,8")
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
     p.add_argument("--connections", type=int, default=16)

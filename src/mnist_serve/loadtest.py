@@ -1,7 +1,7 @@
 """`mnist-serve loadtest`: drive real Gunicorn servers with wrk and compare against baselines.
 
-Each target (the product, the no-op Flask floor, the seed-style TensorFlow path) runs under the
-same Gunicorn settings on a free loopback port, one after another, so the results are ratios
+Each target (the product, the no-op Flask floor, the floor plus the two models, the seed-style
+TensorFlow path) runs under the same Gunicorn settings on a free loopback port, one after another, so the results are ratios
 that hold on any machine. Results go to a JSON file and a PNG plot.
 """
 
@@ -30,6 +30,8 @@ WRK_SCRIPT = BENCHMARKS / "wrk_post.lua"
 TARGETS = {
     "product": "mnist_serve.wsgi:app",
     "floor": "benchmarks.floor_app:app",
+    # The floor that also runs both models: what the models alone cost under load.
+    "floor+models": "benchmarks.models_app:app",
     "seed-style": "benchmarks.seed_style_app:app",
 }
 PAYLOADS = ("json", "binary", "batch-json", "batch-binary")
@@ -259,7 +261,7 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
 
 
 def ratios(runs: list[dict]) -> list[dict]:
-    """product / floor and product / seed-style, per worker count."""
+    """product / floor, product / seed-style and the models' share, per worker count."""
     out = []
     for workers in sorted({r.get("workers") for r in runs if r.get("workers")}):
         by = {r["target"]: r["requests_per_second"] for r in runs if r.get("workers") == workers}
@@ -270,6 +272,10 @@ def ratios(runs: list[dict]) -> list[dict]:
             row["product_over_floor"] = round(by["product"] / by["floor"], 3)
         if by.get("seed-style"):
             row["product_over_seed_style"] = round(by["product"] / by["seed-style"], 1)
+        if by.get("floor+models"):
+            row["product_over_floor_plus_models"] = round(by["product"] / by["floor+models"], 3)
+            if by.get("floor"):
+                row["floor_plus_models_over_floor"] = round(by["floor+models"] / by["floor"], 3)
         out.append(row)
     return out
 
@@ -279,7 +285,7 @@ def _row(run: dict) -> str:
     errors = sum(v for k, v in run["errors"].items() if k != "non_2xx")
     mem = run.get("memory", {}).get("rss_mib_per_worker", "")
     return (
-        f"{run['target']:<11} {run.get('workers', ''):>3} {run['requests_per_second']:>9.1f} "
+        f"{run['target']:<13} {run.get('workers', ''):>3} {run['requests_per_second']:>9.1f} "
         f"{lat['p50']:>7.2f} {lat['p90']:>7.2f} {lat['p99']:>8.2f} {lat['max']:>8.1f} "
         f"{errors:>6} {run['errors']['non_2xx']:>7} {mem:>8}"
     )
@@ -287,7 +293,7 @@ def _row(run: dict) -> str:
 
 def table(report: dict) -> str:
     head = (
-        f"{'target':<11} {'wrk':>3} {'req/s':>9} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>8} "
+        f"{'target':<13} {'wrk':>3} {'req/s':>9} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>8} "
         f"{'max ms':>8} {'errors':>6} {'non-2xx':>7} {'RSS MiB':>8}"
     )
     head = head.replace(" wrk", "  wk")
@@ -298,6 +304,10 @@ def table(report: dict) -> str:
             parts.append(f"product/floor = {row['product_over_floor']:.1%}")
         if "product_over_seed_style" in row:
             parts.append(f"product/seed-style = {row['product_over_seed_style']:.0f}x")
+        if "product_over_floor_plus_models" in row:
+            parts.append(f"product/(floor+models) = {row['product_over_floor_plus_models']:.1%}")
+        if "floor_plus_models_over_floor" in row:
+            parts.append(f"(floor+models)/floor = {row['floor_plus_models_over_floor']:.1%}")
         lines.append("  ".join(parts))
     return "\n".join(lines)
 
