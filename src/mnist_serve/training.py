@@ -184,7 +184,7 @@ def sparse_single_image(model):
 
     Same layers, same weights: an MNIST digit lights about a fifth of its 784 pixels, and the
     first layer's 1.6 MB of weights do not fit the 2 MB L2 cache next to the rest, so reading
-    only the rows that matter nearly halves a single image's cost (68 -> 38 us measured). Batches
+    only the rows that matter cuts a single image from 68 to 44 us (`mnist-serve bench`). Batches
     keep the dense product (from 2 images on it is faster), chosen by an `If` on the batch size.
     Skipping exact zeros only changes the order of additions: export parity still checks it.
     """
@@ -317,7 +317,7 @@ def split_by_class(model):
     XGBoost grows one tree per class per round, and the converter puts all of them in one
     `TreeEnsembleClassifier`, which ONNX Runtime scores with a 10-wide vector per tree. Split
     into ten `TreeEnsembleRegressor`s (each tree already belongs to one class), ONNX Runtime takes
-    its scalar path: measured about 8% faster per single image and 15% per image in a batch,
+    its scalar path: 3-9% faster per single image and 13% per image in a batch (measured),
     with outputs within 4e-7 (benchmarks/xgb_tradeoff.py). Export parity still checks it.
     """
     import onnx
