@@ -36,7 +36,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Retrain the shipped models (about 30 minutes on 2 cores); DATA_DIR= to download instead.
+# Retrain the shipped models (about 10 minutes on 2 cores); DATA_DIR= to download instead.
 train: $(DEV_STAMP)
 	$(BIN)/mnist-serve train $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
@@ -52,10 +52,10 @@ bench: $(DEV_STAMP)
 
 # wrk must be installed (Debian/Ubuntu: apt-get install wrk); the command says so if it is not.
 loadtest: $(DEV_STAMP)
-	$(BIN)/mnist-serve loadtest --out benchmarks/results/loadtest.json
-	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --workers 1,2,4,8 \
+	$(BIN)/mnist-serve loadtest --repeat 3 --out benchmarks/results/loadtest.json
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --workers 1,2,4,8 --repeat 3 \
 		--out benchmarks/results/loadtest-sweep.json
-	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary \
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary --repeat 3 \
 		--out benchmarks/results/loadtest-binary.json
 	$(BIN)/python benchmarks/update_readme.py
 

@@ -100,6 +100,12 @@ def inference_table() -> str:
     return "\n".join(lines)
 
 
+def _spread(run: dict) -> str:
+    """' (2,225-2,510)': the range over repeated runs, when there were some."""
+    every = run.get("requests_per_second_all")
+    return f" ({min(every):,.0f}-{max(every):,.0f})" if every else ""
+
+
 def loadtest_table(name: str = "loadtest.json") -> str:
     path = RESULTS / name
     report = json.loads(path.read_text())
@@ -113,7 +119,8 @@ def loadtest_table(name: str = "loadtest.json") -> str:
         errors = sum(v for k, v in r["errors"].items() if k != "non_2xx")
         mem = r.get("memory", {})
         lines.append(
-            f"| {r['target']} | {r.get('workers', '')} | **{r['requests_per_second']:,.0f}** | "
+            f"| {r['target']} | {r.get('workers', '')} | **{r['requests_per_second']:,.0f}**"
+            f"{_spread(r)} | "
             f"{lat['p50']:.2f} ms | {lat['p90']:.2f} ms | {lat['p99']:.2f} ms | {lat['max']:.1f} ms | "
             f"{errors} | {r['errors']['non_2xx']} | {mem.get('rss_mib_per_worker', '-')} MiB | "
             f"{r.get('seconds_to_ready', '-')} s |"
@@ -134,7 +141,13 @@ def loadtest_table(name: str = "loadtest.json") -> str:
         lines.append(f"- {parts[0]} " + ", ".join(parts[1:]))
     lines.append("")
     lines.append(
-        f"`{cfg['payload']}` payload, {cfg['connections']} connections, {cfg['duration']:.0f} s per run "
+        (
+            f"req/s is the median of {cfg['repeat']} interleaved runs per target (range in "
+            "brackets); the other columns are from that median run. "
+            if cfg.get("repeat", 1) > 1
+            else ""
+        )
+        + f"`{cfg['payload']}` payload, {cfg['connections']} connections, {cfg['duration']:.0f} s per run "
         f"after {cfg['warmup']:.0f} s of warm-up, wrk with {cfg['wrk_threads']} threads on the same "
         f"{report['machine']['cores']}-core machine ({report['machine']['cpu']}); Gunicorn "
         f"{'sync' if cfg['threads'] == 1 else 'gthread'} workers. From `benchmarks/results/{name}`."

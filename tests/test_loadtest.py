@@ -74,3 +74,37 @@ def test_short_run_writes_report_and_plot(tmp_path):
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "product/floor" in result.stdout
     assert "(floor+models)/floor" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_repeated_runs_report_the_median(tmp_path):
+    out = tmp_path / "loadtest.json"
+    result = run_cli(
+        *("--targets", "floor", "--workers", "1", "--duration", "1", "--connections", "2"),
+        *("--repeat", "3", "--out", str(out)),
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["repeats"] == 3 and len(run["requests_per_second_all"]) == 3
+    assert sorted(run["requests_per_second_all"])[1] == round(run["requests_per_second"], 1)
+    assert result.stdout.count("round ") == 3
+
+
+def test_repeat_must_be_positive(tmp_path):
+    result = run_cli("--repeat", "0", "--out", str(tmp_path / "r.json"))
+    assert result.returncode == 2
+    assert "--repeat must be at least 1" in result.stderr
+
+
+def test_median_run_keeps_the_middle_run():
+    runs = [{"target": "t", "requests_per_second": v, "tag": v} for v in (30.0, 10.0, 20.0, 40.0)]
+    chosen = loadtest.median_run(runs)
+    assert chosen["tag"] == 20.0  # the lower middle of four
+    assert chosen["requests_per_second_all"] == [30.0, 10.0, 20.0, 40.0]
+    assert "repeats" not in loadtest.median_run(runs[:1])
+
+
+def test_unknown_target_is_named(tmp_path):
+    result = run_cli("--targets", "product,nope", "--out", str(tmp_path / "r.json"))
+    assert result.returncode == 2
+    assert "unknown targets ['nope']" in result.stderr

@@ -186,14 +186,17 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         endpoint=args.endpoint,
         connections=args.connections,
         duration=args.duration,
+        repeat=args.repeat,
         url=args.url,
     )
     unknown = set(config.targets) - set(loadtest.TARGETS)
-    if unknown:
-        raise loadtest.LoadTestError(
-            f"unknown targets {sorted(unknown)}; known: {list(loadtest.TARGETS)}"
-        )
     try:
+        if config.repeat < 1:
+            raise loadtest.LoadTestError(f"--repeat must be at least 1, got {config.repeat}")
+        if unknown:
+            raise loadtest.LoadTestError(
+                f"unknown targets {sorted(unknown)}; known: {list(loadtest.TARGETS)}"
+            )
         report = loadtest.run_loadtest(config)
     except loadtest.LoadTestError as exc:
         print(f"mnist-serve loadtest: error: {exc}", file=sys.stderr)
@@ -270,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each target this many times, interleaved; report the median run",
+    )
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/loadtest.json")
     p.set_defaults(func=cmd_loadtest)
 
