@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from mnist_serve.bench import latency_us
 from mnist_serve.data import load_mnist
 from mnist_serve.runtime import _session_options
 from mnist_serve.training import (
@@ -35,27 +36,6 @@ from mnist_serve.training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def latency_us(
-    session: ort.InferenceSession, x: np.ndarray, batch: int = 256
-) -> tuple[float, float]:
-    """Median single-image latency over 1000 distinct images; per-image cost in a batch."""
-    rows = [np.ascontiguousarray(r[None, :]) for r in x[:1000]]
-    for row in rows[:50]:
-        session.run([OUTPUT_NAME], {INPUT_NAME: row})
-    singles = []
-    for row in rows:
-        t0 = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: row})
-        singles.append(time.perf_counter() - t0)
-    batches = []
-    for i in range(10):
-        xb = np.ascontiguousarray(x[batch * i : batch * (i + 1)])
-        t0 = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: xb})
-        batches.append(time.perf_counter() - t0)
-    return float(np.median(singles) * 1e6), float(np.median(batches) / batch * 1e6)
 
 
 def _run(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
@@ -98,7 +78,7 @@ def main() -> None:
         # Time every size at the end, back to back, with nothing else running.
         for row in rows:
             session = ort.InferenceSession(row.pop("path"), _session_options())
-            row["single_median_us"], row["batch256_per_image_us"] = latency_us(session, x_test)
+            row.update(latency_us(lambda rows, s=session: _run(s, rows), x_test, batches=10))
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"recipe": {**vars(MlpParams()), "hidden": "varied"}, "rows": rows}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from mnist_serve.bench import latency_us
 from mnist_serve.data import load_mnist
 from mnist_serve.runtime import _session_options
 from mnist_serve.training import (
@@ -34,30 +35,6 @@ from mnist_serve.training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def latency_us(session: ort.InferenceSession, x: np.ndarray) -> dict[str, float]:
-    rows = [np.ascontiguousarray(r[None, :]) for r in x[:1000]]
-    junk = np.ones(8_000_000, dtype=np.float32)
-
-    def run(row: np.ndarray) -> float:
-        t0 = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: row})
-        return time.perf_counter() - t0
-
-    for row in rows[:50]:
-        run(row)
-    warm = [run(row) for row in rows]
-    cold = []
-    for row in rows[:200]:
-        junk.sum()  # 32 MB through the caches first
-        cold.append(run(row))
-    batches = [run(np.ascontiguousarray(x[256 * i : 256 * (i + 1)])) for i in range(8)]
-    return {
-        "single_median_us": float(np.median(warm) * 1e6),
-        "cold_single_median_us": float(np.median(cold) * 1e6),
-        "batch256_per_image_us": float(np.median(batches) / 256 * 1e6),
-    }
 
 
 def mean_visits(model, x: np.ndarray) -> float:
@@ -116,7 +93,13 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
         for row in rows:  # timed back to back at the end, nothing else running
             session = ort.InferenceSession(row.pop("path"), _session_options())
-            row.update(latency_us(session, x_test))
+            row.update(
+                latency_us(
+                    lambda rows, s=session: s.run([OUTPUT_NAME], {INPUT_NAME: rows}),
+                    x_test,
+                    cold=200,
+                )
+            )
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"recipe": vars(XgbParams()), "rows": rows}, indent=2) + "\n")

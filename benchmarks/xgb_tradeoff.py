@@ -14,41 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 import xgboost as xgb
 
+from mnist_serve.bench import latency_us
 from mnist_serve.data import N_PIXELS, load_mnist, scale_pixels
 from mnist_serve.runtime import _session_options
 from mnist_serve.training import INPUT_NAME, OUTPUT_NAME, export_xgboost
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def latency_us(
-    session: ort.InferenceSession, x: np.ndarray, batch: int = 256
-) -> tuple[float, float]:
-    """Median single-image latency over 500 distinct test images (one image timed over and over
-    lets the branch predictor learn the trees' paths: about half the real cost), and the cost
-    per image in a batch of `batch`."""
-    rows = [np.ascontiguousarray(r[None, :]) for r in x[:500]]
-    for row in rows[:20]:
-        session.run([OUTPUT_NAME], {INPUT_NAME: row})
-    singles = []
-    for row in rows:
-        t0 = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: row})
-        singles.append(time.perf_counter() - t0)
-    batches = []
-    for i in range(10):
-        xb = np.ascontiguousarray(x[batch * i : batch * (i + 1)])
-        t0 = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: xb})
-        batches.append(time.perf_counter() - t0)
-    return float(np.median(singles) * 1e6), float(np.median(batches) / batch * 1e6)
 
 
 def main() -> None:
@@ -78,7 +54,14 @@ def main() -> None:
                 size = path.stat().st_size
                 session = ort.InferenceSession(str(path), _session_options())
             proba = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-            single, per_image = latency_us(session, x)
+            timing = latency_us(
+                lambda rows, s=session: s.run([OUTPUT_NAME], {INPUT_NAME: rows}),
+                x,
+                singles=500,
+                warmup=20,
+                batches=10,
+            )
+            single, per_image = timing["single_median_us"], timing["batch256_per_image_us"]
             if split:
                 row["test_accuracy"] = float((proba.argmax(1) == data.y_test).mean())
                 row.update(

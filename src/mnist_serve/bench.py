@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,40 @@ def _cold_single_us(model, rows: list[np.ndarray], trials: int) -> float:
         model.predict_proba(row)
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e6)
+
+
+def latency_us(
+    run: Callable[[np.ndarray], object],
+    x: np.ndarray,
+    singles: int = 1000,
+    warmup: int = 50,
+    cold: int = 0,
+    batches: int = 8,
+    batch: int = 256,
+) -> dict[str, float]:
+    """Medians for the benchmark scripts: one call per distinct image of `x` (after `warmup`
+    untimed calls), the same with caches flushed first (`cold` images, 0 to skip), and the
+    cost per image over `batches` consecutive batches of `batch` images."""
+    rows = [np.ascontiguousarray(r[None, :]) for r in x[:singles]]
+
+    def timed(row: np.ndarray) -> float:
+        t0 = time.perf_counter()
+        run(row)
+        return time.perf_counter() - t0
+
+    for row in rows[:warmup]:
+        run(row)
+    out = {"single_median_us": float(np.median([timed(r) for r in rows]) * 1e6)}
+    if cold:
+        junk = np.ones(8_000_000, dtype=np.float32)
+        flushed = []
+        for row in rows[:cold]:
+            junk.sum()  # 32 MB through the caches first
+            flushed.append(timed(row))
+        out["cold_single_median_us"] = float(np.median(flushed) * 1e6)
+    per_batch = [timed(x[batch * i : batch * (i + 1)]) for i in range(batches)]
+    out[f"batch{batch}_per_image_us"] = float(np.median(per_batch) / batch * 1e6)
+    return out
 
 
 def _request_path_us(registry: ModelRegistry, bodies: list[bytes], trials: int) -> dict[str, float]:

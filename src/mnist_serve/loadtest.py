@@ -1,8 +1,9 @@
 """`mnist-serve loadtest`: drive real Gunicorn servers with wrk and compare against baselines.
 
 Each target (the product, the no-op Flask floor, the floor plus the two models, the seed-style
-TensorFlow path) runs under the same Gunicorn settings on a free loopback port, one after another, so the results are ratios
-that hold on any machine. Results go to a JSON file and a PNG plot.
+TensorFlow path) runs under the same Gunicorn settings on a free loopback port, one after
+another, so the results are ratios that hold on any machine. Results go to a JSON file and a
+PNG plot.
 """
 
 from __future__ import annotations
