@@ -45,7 +45,12 @@ class Server:
         return [int(p) for p in children.read_text().split()]
 
 
-def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = MODELS) -> Server:
+def start_server(
+    env_overrides: dict[str, str] | None = None,
+    model_dir: Path = MODELS,
+    output: Path | None = None,
+) -> Server:
+    """Gunicorn on a free loopback port; `output`: a file for its stdout and stderr."""
     port = free_port()
     env = {
         **os.environ,
@@ -55,6 +60,7 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
         "MNIST_SERVE_LOG_LEVEL": "warning",
         **(env_overrides or {}),
     }
+    sink = None if output is None else output.open("ab")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -66,7 +72,11 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
         ],
         env=env,
         cwd=ROOT,
+        stdout=sink,
+        stderr=None if sink is None else subprocess.STDOUT,
     )
+    if sink is not None:
+        sink.close()  # the child holds its own copy
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

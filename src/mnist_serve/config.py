@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
 
     access_log: bool = False
     """Write one access-log line per request (costs throughput under load)."""
+
+    metrics: bool = True
+    """Serve Prometheus metrics at `/metrics`, exact across workers (off: no route, no cost)."""
+
+    log_format: Literal["text", "json"] = "text"
+    """`json`: every line the server writes (Gunicorn, access log, the app) is one JSON object."""
+
+    model_poll_seconds: float = Field(default=2.0, ge=0, le=3600)
+    """How often each worker looks for new model versions in `model_dir` (0: never)."""
 
     @field_validator("log_level")
     @classmethod

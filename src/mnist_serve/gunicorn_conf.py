@@ -7,6 +7,7 @@ Runtime session is single-threaded (no thread pool to lose in the fork); the pri
 reloading code needs a restart rather than a HUP.
 """
 
+from mnist_serve import logs, metrics
 from mnist_serve.config import load_settings
 
 _settings = load_settings()
@@ -33,3 +34,26 @@ errorlog = "-"
 proc_name = "mnist-serve"
 # No control socket: unused here, and its default path would collide between servers.
 control_socket_disable = True
+
+
+# --- Observability and model rollout (issue 10): hooks call plain functions. ---------------
+if _settings.metrics:
+    # Before anything imports prometheus_client: it picks its storage at import time.
+    metrics.prepare_multiprocess_dir()
+if _settings.log_format == "json":
+    logconfig_dict = logs.gunicorn_logconfig(_settings.log_level, _settings.access_log)
+
+
+def post_worker_init(worker):
+    """In each worker, after the app is loaded (and gevent has patched threading)."""
+    from mnist_serve import rollout
+
+    rollout.ensure_watching(worker.wsgi)
+
+
+def child_exit(server, worker):
+    metrics.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    metrics.remove_multiprocess_dir()

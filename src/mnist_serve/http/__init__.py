@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from mnist_serve import metrics
 from mnist_serve.config import Settings, load_settings
 from mnist_serve.runtime import ModelRegistry
 
@@ -18,11 +19,27 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         MAX_BATCH=settings.max_batch,
         SETTINGS=settings,
     )
-    app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
+    if registry is None:
+        observer = metrics.metrics().observe_inference if settings.metrics else None
+        registry = ModelRegistry.load(settings.model_dir, observer=observer)
+    app.extensions["mnist_registry"] = registry
 
-    from mnist_serve.http import docs, errors, health, image, openapi, seed, tfserving, ui, v2
+    from mnist_serve.http import (
+        docs,
+        errors,
+        health,
+        image,
+        openapi,
+        seed,
+        telemetry,
+        tfserving,
+        ui,
+        v2,
+    )
 
     errors.init_app(app)
+    # Request ids, Prometheus metrics and /metrics, and the model-version poller.
+    telemetry.init_app(app, settings)
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     # Images in (PNG/JPEG/GIF/BMP) and the drawing page that uses them.
