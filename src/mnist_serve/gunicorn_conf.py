@@ -51,6 +51,12 @@ def post_worker_init(worker):
     rollout.ensure_watching(worker.wsgi)
 
 
+def worker_exit(server, worker):
+    from mnist_serve import lifecycle
+
+    lifecycle.finish_worker(worker)
+
+
 def child_exit(server, worker):
     metrics.worker_exited(worker.pid)
 

@@ -48,8 +48,11 @@ class RepositoryWatcher:
             )
             self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Before the worker exits: a thread left running aborts ONNX Runtime's teardown."""
         self._stop.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -109,6 +112,14 @@ def ensure_watching(app: object) -> RepositoryWatcher | None:
             watcher.started = True
             watcher.start()
     return watcher
+
+
+def stop_watching(app: object) -> None:
+    """Stop this process's watcher, if it runs (call from Gunicorn's `worker_exit`)."""
+    extensions = getattr(app, "extensions", None)
+    watcher = extensions.get(EXTENSION) if extensions is not None else None
+    if watcher is not None and watcher.pid == os.getpid():
+        watcher.stop()
 
 
 _start_lock = threading.Lock()
