@@ -158,6 +158,7 @@ def test_refresh_rolls_forward_falls_back_and_reuses_what_is_loaded(tmp_path):
     shutil.rmtree(target / "mlp" / "2")
     fourth, events = third.refreshed()
     assert fourth.get("mlp").version == "1"
+    assert fourth.refused == {}  # its directory is gone: nothing left to report
     assert events == ["model mlp: now serving version 1 (was 2)"]
 
     shutil.rmtree(target / "mlp")

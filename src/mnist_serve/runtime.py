@@ -230,7 +230,12 @@ class ModelRegistry:
         """
         assert self.model_dir is not None, "a registry built by hand cannot refresh"
         current = {m.name: m for m in self.models}
-        refused = dict(self.refused)
+        # A refused version whose directory is gone is forgotten: nothing to report any more.
+        refused = {
+            key: r
+            for key, r in self.refused.items()
+            if repository.version_dir(self.model_dir, r.name, r.version).is_dir()
+        }
         models, events = [], []
         names = repository.model_names(self.model_dir)
         for name in sorted(set(names) | set(current)):

@@ -24,5 +24,10 @@ def ready():
         {
             "status": "ready",
             "models": [{"name": m.name, "version": m.version} for m in registry.models],
+            # Versions on disk that failed verification or loading: served is the one above.
+            "refused": [
+                {"name": r.name, "version": r.version, "reason": r.reason}
+                for r in registry.refused.values()
+            ],
         }
     )

@@ -191,6 +191,18 @@ PATHS: dict[str, Any] = {
     "/classify_image_vector": {
         "post": {**_SEED, "summary": "Same as /verify_vector_image (the seed's second name)"}
     },
+    "/metrics": {
+        "get": {
+            "tags": ["health"],
+            "summary": "Prometheus metrics, summed over all workers (absent with MNIST_SERVE_METRICS=false)",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format 0.0.4.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
     "/health/live": {
         "get": {
             "tags": ["health"],
@@ -537,6 +549,14 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
             {
                 "status": {"const": "ready"},
                 "models": _array(_object({"name": STRING, "version": STRING}, "name", "version")),
+                "refused": _array(
+                    _object(
+                        {"name": STRING, "version": STRING, "reason": STRING},
+                        "name",
+                        "version",
+                        "reason",
+                    )
+                ),
             },
             "status",
             "models",
@@ -659,7 +679,7 @@ def _schemas(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
                     _object(
                         {
                             "version": STRING,
-                            "state": {"enum": ["AVAILABLE"]},
+                            "state": {"enum": ["AVAILABLE", "END"]},
                             "status": _object({"error_code": STRING, "error_message": STRING}),
                         },
                         "version",

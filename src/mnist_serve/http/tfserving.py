@@ -59,18 +59,32 @@ def _model(name: str, version: str | None) -> Any:
 @bp.get("/<segment:name>")
 @bp.get("/<segment:name>/versions/<segment:version>")
 def model_status(name: str, version: str | None = None):
+    """The served version is AVAILABLE; a version refused at load (bad sha256, unloadable) is
+    END with the reason, as TF Serving reports a version that failed to load."""
+    registry: ModelRegistry = current_app.extensions["mnist_registry"]
+    if version is not None and version.isascii() and version.isdigit():
+        refusal = registry.refused.get((name, str(int(version))))
+        if refusal is not None:
+            return json_response({"model_version_status": [_refused_status(refusal)]})
     model = _model(name, version)
-    return json_response(
+    statuses = [
         {
-            "model_version_status": [
-                {
-                    "version": model.version,
-                    "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""},
-                }
-            ]
+            "version": model.version,
+            "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""},
         }
-    )
+    ]
+    if version is None:
+        statuses += [_refused_status(r) for r in registry.refused.values() if r.name == name]
+    return json_response({"model_version_status": statuses})
+
+
+def _refused_status(refusal: Any) -> dict[str, Any]:
+    return {
+        "version": refusal.version,
+        "state": "END",
+        "status": {"error_code": "FAILED_PRECONDITION", "error_message": refusal.reason},
+    }
 
 
 @bp.get("/<segment:name>/metadata")
