@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint format train evaluate bench robustness loadtest clean
+.PHONY: serve test lint format train evaluate bench robustness loadtest metrics-overhead clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -57,6 +57,12 @@ loadtest: $(DEV_STAMP)
 		--out benchmarks/results/loadtest-sweep.json
 	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary --repeat 3 \
 		--out benchmarks/results/loadtest-binary.json
+	$(BIN)/python benchmarks/update_readme.py
+
+# Prometheus metrics on vs off, interleaved in one run (about 5 minutes on 2 cores).
+metrics-overhead: $(DEV_STAMP)
+	$(BIN)/mnist-serve loadtest --targets product,product-no-metrics --repeat 5 --duration 20 \
+		--out benchmarks/results/metrics_overhead.json
 	$(BIN)/python benchmarks/update_readme.py
 
 clean:

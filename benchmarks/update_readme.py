@@ -224,7 +224,31 @@ SECTIONS = {
     "loadtest": loadtest_table,
     "loadtest-sweep": lambda: loadtest_table("loadtest-sweep.json"),
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
+    "metrics-overhead": lambda: metrics_overhead_table(),
 }
+
+
+def metrics_overhead_table() -> str:
+    """Throughput with metrics on and off, from `make metrics-overhead`'s interleaved rounds."""
+    report = json.loads((RESULTS / "metrics_overhead.json").read_text())
+    lines = ["| metrics | requests/s (median) | all rounds | p99 ms |", "|---|---|---|---|"]
+    for run in report["runs"]:
+        label = "off" if run["target"] == "product-no-metrics" else "on"
+        rounds = ", ".join(f"{v:,.0f}" for v in run.get("requests_per_second_all", []))
+        lines.append(
+            f"| {label} | {run['requests_per_second']:,.0f} | {rounds or '-'} | "
+            f"{run['latency_ms']['p99']:.1f} |"
+        )
+    (ratio,) = [r for r in report["ratios"] if "metrics_cost" in r]
+    config = report["config"]
+    lines.append("")
+    lines.append(
+        f"Cost of the metrics: **{ratio['metrics_cost']:.1%}** of throughput "
+        f"({ratio['workers']} workers, {config['connections']} connections, {config['payload']} "
+        f"payload, {config['repeat']} interleaved rounds of {config['duration']:.0f} s; "
+        f"`benchmarks/results/metrics_overhead.json`)."
+    )
+    return "\n".join(lines)
 
 
 def main() -> None:

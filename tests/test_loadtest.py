@@ -108,3 +108,12 @@ def test_unknown_target_is_named(tmp_path):
     result = run_cli("--targets", "product,nope", "--out", str(tmp_path / "r.json"))
     assert result.returncode == 2
     assert "unknown targets ['nope']" in result.stderr
+
+
+def test_metrics_cost_is_the_throughput_share_lost_to_metrics():
+    runs = [
+        {"target": "product", "workers": 2, "requests_per_second": 960.0},
+        {"target": "product-no-metrics", "workers": 2, "requests_per_second": 1000.0},
+    ]
+    assert loadtest.ratios(runs) == [{"workers": 2, "metrics_cost": 0.04}]
+    assert loadtest.TARGET_ENV["product-no-metrics"] == {"MNIST_SERVE_METRICS": "false"}

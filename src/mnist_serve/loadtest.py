@@ -34,11 +34,17 @@ TARGETS = {
     # The floor that also runs both models: what the models alone cost under load.
     "floor+models": "benchmarks.models_app:app",
     "seed-style": "benchmarks.seed_style_app:app",
+    # The product with MNIST_SERVE_METRICS=false: interleaved with `product`, the metrics' cost.
+    "product-no-metrics": "mnist_serve.wsgi:app",
 }
 PAYLOADS = ("json", "binary", "batch-json", "batch-binary")
 # TensorFlow is not fork-safe (its thread pools do not survive the fork): the seed-style app
 # loads its models in each worker, as the seed itself did.
-TARGET_ENV = {"seed-style": {"MNIST_SERVE_PRELOAD": "false"}}
+TARGET_ENV = {
+    "seed-style": {"MNIST_SERVE_PRELOAD": "false"},
+    "product": {"MNIST_SERVE_METRICS": "true"},
+    "product-no-metrics": {"MNIST_SERVE_METRICS": "false"},
+}
 
 
 class LoadTestError(RuntimeError):
@@ -294,6 +300,9 @@ def ratios(runs: list[dict]) -> list[dict]:
             row["product_over_floor"] = round(by["product"] / by["floor"], 3)
         if by.get("seed-style"):
             row["product_over_seed_style"] = round(by["product"] / by["seed-style"], 1)
+        if by.get("product-no-metrics"):
+            # Share of throughput the Prometheus metrics cost (issue 10's budget: under 5%).
+            row["metrics_cost"] = round(1 - by["product"] / by["product-no-metrics"], 4)
         if by.get("floor+models"):
             row["product_over_floor_plus_models"] = round(by["product"] / by["floor+models"], 3)
             if by.get("floor"):

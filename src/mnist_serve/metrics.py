@@ -130,7 +130,9 @@ class Metrics:
             ["model", "version"],
             multiprocess_mode="livemax",
         )
+        # Labelled children, looked up once: `.labels()` costs as much as the update itself.
         self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._inference_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         key = (endpoint, method, status)
@@ -144,8 +146,15 @@ class Metrics:
         children[1].observe(seconds)
 
     def observe_inference(self, model: str, version: str, images: int, seconds: float) -> None:
-        self.images.labels(model, version).inc(images)
-        self.inference_seconds.labels(model).observe(seconds)
+        key = (model, version)
+        children = self._inference_children.get(key)
+        if children is None:
+            children = self._inference_children[key] = (
+                self.images.labels(model, version),
+                self.inference_seconds.labels(model),
+            )
+        children[0].inc(images)
+        children[1].observe(seconds)
 
     def models_swapped(self, old: Any, new: Any) -> None:
         """Rollout listener: 0 for versions no longer served, 1 for the served ones."""
