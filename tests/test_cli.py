@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -82,6 +83,16 @@ def test_serve_refuses_a_missing_model_dir(tmp_path):
     result = cli("serve", "--model-dir", str(tmp_path), "--bind", "127.0.0.1:0")
     assert result.returncode == 2
     assert "<name>/<version>/model.json" in result.stderr
+
+
+def test_serve_refuses_a_repository_without_a_valid_version(tmp_path):
+    shutil.copytree(MODELS, tmp_path / "models")
+    onnx = tmp_path / "models" / "xgboost" / "1" / "xgboost.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"x")
+    result = cli("serve", "--model-dir", str(tmp_path / "models"), "--bind", "127.0.0.1:0")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    assert "no valid version of xgboost" in line and "xgboost/1/xgboost.onnx has sha256" in line
 
 
 def test_evaluate_holds_the_shipped_models_to_their_model_json(tmp_path):

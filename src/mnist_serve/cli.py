@@ -90,9 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"MNIST_SERVE_{flag.upper()}"] = str(value)
     settings = load_settings()  # fail here, loudly, on a bad setting or an empty repository
-    from mnist_serve.repository import check_repository
+    from mnist_serve.repository import check_servable
 
-    check_repository(settings.model_dir)
+    check_servable(settings.model_dir)
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:mnist_serve.gunicorn_conf"]
     argv += ["mnist_serve.wsgi:app"]
     os.execv(sys.executable, argv)

@@ -177,6 +177,24 @@ def check_repository(model_dir: Path) -> list[str]:
     return names
 
 
+def check_servable(model_dir: Path) -> list[str]:
+    """Before starting a server: every model has a version whose files all match their sha256
+    (what the server would serve), or an error naming each refused file and why."""
+    names = check_repository(model_dir)
+    for name in names:
+        reasons = []
+        for number in versions(Path(model_dir) / name):
+            path = version_dir(model_dir, name, number)
+            try:
+                check_files(path, read_model_json(path))
+                break
+            except ArtifactError as exc:
+                reasons.append(str(exc))
+        else:
+            raise ArtifactError(f"no valid version of {name}: {'; '.join(reasons)}")
+    return names
+
+
 def next_version(model_dir: Path, name: str) -> int:
     """One above the highest version directory present, complete or not."""
     try:
