@@ -7,9 +7,9 @@ Runtime session is single-threaded (no thread pool to lose in the fork); the pri
 reloading code needs a restart rather than a HUP.
 """
 
-from mnist_serve.config import load_settings
+from mnist_serve.config import process_settings
 
-_settings = load_settings()
+_settings = process_settings()  # the same object the preloaded app reads
 
 bind = _settings.bind
 workers = _settings.workers
