@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -185,5 +186,5 @@ def test_wrk_sends_every_body_in_turn():
     assert result["requests"] >= 10
     assert set(seen[:5]) == set(bodies)  # every body, each in turn
     order = [bodies.index(b) for b in seen[:10]]
-    assert all((b - a) % 5 == 1 for a, b in zip(order, order[1:], strict=False))
+    assert all((b - a) % 5 == 1 for a, b in itertools.pairwise(order))
     httpd.server_close()
