@@ -18,7 +18,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from mnist_serve.data import N_CLASSES
-from mnist_serve.errors import InvalidInput, NotReady
+from mnist_serve.errors import InvalidInput
 from mnist_serve.http.content_encoding import read_decoded_body
 from mnist_serve.http.parsing import json_type_name, parse_object
 from mnist_serve.http.responses import json_response
@@ -50,10 +50,8 @@ def server_version() -> str:
 
 
 def _registry() -> ModelRegistry:
-    registry = current_app.extensions.get("mnist_registry")
-    if registry is None:
-        raise NotReady("models are not loaded yet")
-    return registry
+    # Always there: the app is built only after every model loaded, verified and warmed up.
+    return current_app.extensions["mnist_registry"]
 
 
 def _empty(status: int = 200) -> Response:
@@ -77,7 +75,7 @@ def server_live():
 
 @bp.get("/health/ready")
 def server_ready():
-    _registry()
+    """Ready whenever it answers: no worker accepts a connection before its models are warm."""
     return _empty()
 
 
