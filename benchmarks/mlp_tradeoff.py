@@ -64,15 +64,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="512x384,384x256,256x256,256x128")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mlp_tradeoff.json")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (smoke runs)")
+    parser.add_argument("--limit", type=int, help="first N training images only (smoke runs)")
     args = parser.parse_args()
 
     arrays = split(load_mnist(args.data_dir), 5000, args.seed)
+    if args.limit:
+        arrays["train"] = tuple(a[: args.limit] for a in arrays["train"])
     (x_test, y_test), (x_val, y_val) = arrays["test"], arrays["val"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             hidden = tuple(int(u) for u in size.split("x"))
             params = replace(MlpParams(), hidden=hidden)
+            if args.epochs:
+                params = replace(params, epochs=args.epochs)
             started = time.monotonic()
             model = fit_mlp(*arrays["train"], params, args.seed)
             fit_seconds = time.monotonic() - started
@@ -99,7 +105,12 @@ def main() -> None:
             row.update(latency_us(lambda rows, s=session: _run(s, rows), x_test, batches=10))
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"recipe": {**vars(MlpParams()), "hidden": "varied"}, "rows": rows}
+    recipe = replace(MlpParams(), epochs=args.epochs or MlpParams().epochs)
+    report = {
+        "recipe": {**vars(recipe), "hidden": "varied"},
+        "train_rows": len(arrays["train"][0]),
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(rows, args.out.with_suffix(".png"))
 

@@ -46,6 +46,7 @@ def main() -> None:
         help="fit a model with the shipped recipe and max(--rounds) rounds instead of --model",
     )
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--limit", type=int, help="with --train: first N training images (smoke)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/xgb_tradeoff.json")
     args = parser.parse_args()
 
@@ -55,10 +56,13 @@ def main() -> None:
     model_path, source = args.model, str(args.model.name)
     if args.train:
         params = replace(XgbParams(), n_estimators=max(ks))
-        x_train = scale_pixels(data.x_train.reshape(-1, N_PIXELS))
+        x_train = scale_pixels(data.x_train[: args.limit].reshape(-1, N_PIXELS))
         model_path = Path(tempfile.mkdtemp()) / "xgboost-trained.ubj"
-        fit_xgboost(x_train, data.y_train, params, args.seed).save_model(model_path)
-        source = f"trained here: shipped recipe with {params.n_estimators} rounds, seed {args.seed}"
+        fit_xgboost(x_train, data.y_train[: args.limit], params, args.seed).save_model(model_path)
+        source = (
+            f"trained here: shipped recipe with {params.n_estimators} rounds, seed {args.seed}, "
+            f"{len(x_train)} training images"
+        )
     full = xgb.XGBClassifier()
     full.load_model(model_path)
     total = full.get_booster().num_boosted_rounds()

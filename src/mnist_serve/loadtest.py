@@ -267,7 +267,7 @@ def run_wrk(url: str, files: BodyFiles, content_type: str, config: LoadTestConfi
 
 
 def _check_answer(url: str, body: bytes, content_type: str) -> None:
-    """One request before the load: the answer must be a 200 with both models' predictions."""
+    """One request before the load: the answer must be a 200 with every served model's."""
     req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -275,8 +275,19 @@ def _check_answer(url: str, body: bytes, content_type: str) -> None:
     except OSError as exc:
         raise LoadTestError(f"{url} did not answer the first request: {exc}") from exc
     first = answer[0] if isinstance(answer, list) else answer
-    if not {"mlp", "xgboost"} <= set(first):
-        raise LoadTestError(f"{url} did not answer with both models: {str(answer)[:200]}")
+    models = served_model_names()
+    if set(first) != models:
+        raise LoadTestError(
+            f"{url} did not answer with the served models {sorted(models)}: {str(answer)[:200]}"
+        )
+
+
+def served_model_names() -> set[str]:
+    """The models every answer must carry: the manifest's, whatever they are named."""
+    from mnist_serve.config import load_settings
+    from mnist_serve.runtime import read_manifest
+
+    return {m["name"] for m in read_manifest(load_settings().model_dir)["models"]}
 
 
 def measure(
