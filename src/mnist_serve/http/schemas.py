@@ -63,10 +63,11 @@ def _excludes(*keys: str) -> ConfigDict:
     )
 
 
-def _extra_items(kind: Any, **config: Any) -> ConfigDict:
-    """Object config: any other key is allowed when its value is a `kind`."""
-    extra = {"additionalProperties": TypeAdapter(kind).json_schema()}
-    return ConfigDict(use_attribute_docstrings=True, json_schema_extra={**extra, **config})
+def _extra_items(kind: Any, **schema: Any) -> ConfigDict:
+    """Object config: any other key is allowed when its value is a `kind` (plus `schema`)."""
+    extra = {"additionalProperties": TypeAdapter(kind).json_schema(), **schema}
+    return ConfigDict(use_attribute_docstrings=True, json_schema_extra=extra)
+
 
 
 DOCS = ConfigDict(use_attribute_docstrings=True)
@@ -199,6 +200,8 @@ class ImageAnswer(TypedDict):
 # --- KServe V2 -----------------------------------------------------------------------------------
 
 V2Parameters = TypeAliasType("V2Parameters", dict[str, Scalar])
+# Request `parameters`: any scalar, but the shared memory extension's keys are refused.
+V2_PARAMETERS = _extra_items(Scalar, propertyNames={"not": {"pattern": "^shared_memory"}})
 
 
 @with_config(DOCS)
@@ -226,13 +229,26 @@ class V2ModelMetadata(TypedDict):
     parameters: NotRequired[V2Parameters]
 
 
-@with_config(_extra_items(Scalar))
+@with_config(V2_PARAMETERS)
 class V2InputParameters(TypedDict):
     binary_data_size: NotRequired[Annotated[int, Field(ge=0)]]
     """Bytes of this tensor in the binary part of the body (instead of `data`)."""
 
 
-@with_config(DOCS)
+@with_config(
+    ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["data"]},
+                {
+                    "required": ["parameters"],
+                    "properties": {"parameters": {"required": ["binary_data_size"]}},
+                },
+            ]
+        },
+    )
+)
 class V2RequestInput(TypedDict):
     """Exactly one of `data` or `parameters.binary_data_size`."""
 
@@ -252,7 +268,7 @@ class V2RequestInput(TypedDict):
     ]
 
 
-@with_config(_extra_items(Scalar))
+@with_config(V2_PARAMETERS)
 class V2OutputParameters(TypedDict):
     binary_data: NotRequired[bool]
     """Send this output as raw bytes after the JSON part."""
@@ -260,7 +276,7 @@ class V2OutputParameters(TypedDict):
     """Top k classes as `"<probability>:<digit>"` strings instead of the probabilities."""
 
 
-@with_config(_extra_items(Scalar))
+@with_config(V2_PARAMETERS)
 class V2LabelParameters(TypedDict):
     binary_data: NotRequired[bool]
     classification: NotRequired[Literal[0]]
@@ -289,7 +305,7 @@ V2RequestOutput = TypeAliasType(
 )
 
 
-@with_config(_extra_items(Scalar))
+@with_config(V2_PARAMETERS)
 class V2RequestParameters(TypedDict):
     binary_data_output: NotRequired[bool]
     """Every output as raw bytes unless the output says otherwise."""
@@ -541,7 +557,9 @@ def _type_list(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def components(facts: Facts, openapi_version: str = "3.1.0") -> dict[str, Any]:
+def components(
+    facts: Facts, openapi_version: str = "3.1.0", bodies: tuple[Any, ...] = BODIES
+) -> dict[str, Any]:
     """`components.schemas` for this server: every body above, and what they refer to.
 
     pydantic writes JSON Schema 2020-12, which OpenAPI 3.1 schemas are; 3.0 (no `const`,
@@ -550,7 +568,7 @@ def components(facts: Facts, openapi_version: str = "3.1.0") -> dict[str, Any]:
     if not openapi_version.startswith("3.1."):
         raise ValueError(f"schemas are written for OpenAPI 3.1, not {openapi_version}")
     _, top = TypeAdapter.json_schemas(
-        [(body, "validation", TypeAdapter(body)) for body in BODIES],
+        [(body, "validation", TypeAdapter(body)) for body in bodies],
         ref_template=REF_PREFIX + "{model}",
         schema_generator=_NoTitles,
     )
