@@ -2,12 +2,13 @@
 
     python scripts/openapi_diff.py before.json after.json       # two saved documents
     python scripts/openapi_diff.py before.json                  # against this checkout's document
-    python scripts/openapi_diff.py --resolve before.json        # what each body means, refs inlined
+    python scripts/openapi_diff.py --resolve before.json        # what validates: refs inlined
 
 Each line is a JSON path (`components.schemas.Image.oneOf[0].items`) with the old and new value:
 + added, - removed, ~ changed. Lists of dicts are compared index by index. With `--resolve`, every
-`$ref` to a schema is replaced by the schema it names, so moving a part into its own component
-shows no difference and only changes of meaning remain.
+`$ref` to a schema is replaced by the schema it names and prose (descriptions, examples,
+summaries) is left out, so moving a part into its own component or adding a description shows
+no difference: only changes to what is accepted and answered remain.
 """
 
 from __future__ import annotations
@@ -72,6 +73,20 @@ def resolve(doc: dict[str, Any]) -> dict[str, Any]:
     return inline(doc)
 
 
+PROSE = {"description", "examples", "summary"}
+
+
+def _strip(node: Any) -> Any:
+    """`node` without prose (descriptions, examples, summaries): only what validates is left."""
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    if isinstance(node, dict):
+        return {
+            k: _strip(v) for k, v in node.items() if k not in PROSE or not isinstance(v, str | list)
+        }
+    return node
+
+
 def current_document() -> dict[str, Any]:
     """This checkout's document, built in-process from the shipped models and default settings."""
     from mnist_serve.config import load_settings
@@ -92,14 +107,13 @@ def main(argv: list[str]) -> int:
     old = json.loads(Path(argv[1]).read_text())
     new = json.loads(Path(argv[2]).read_text()) if len(argv) == 3 else current_document()
     new = json.loads(json.dumps(new))
-    if resolved:  # schemas compared by meaning; the rest (paths, tags...) as they stand
-        old_schemas, new_schemas = (resolve(d)["components"].pop("schemas") for d in (old, new))
-        for d in (old, new):
-            d["components"].pop("schemas")
+    if resolved:  # what is accepted and answered: refs inlined, prose left out
+        old, new = (_strip(resolve(d)) for d in (old, new))
+        old_schemas, new_schemas = (d["components"].pop("schemas") for d in (old, new))
         changes = diff(old, new)
         changes += [
             ("+", f"components.schemas.{k}", "(new component)")
-            for k in new_schemas.keys() - old_schemas.keys()
+            for k in sorted(new_schemas.keys() - old_schemas.keys())
         ]
         for name in old_schemas:
             changes += diff(old_schemas[name], new_schemas.get(name), f"components.schemas.{name}")

@@ -5,6 +5,12 @@ schemas come from `schemas.py` (declared once, as code). `tests/http/test_openap
 a route of the app is missing from the document or the document names a route the app lacks.
 Enums (model names, versions, input names) and batch limits are filled in from the loaded
 registry and the settings, so the document describes exactly what this server accepts.
+
+Adding a route is one line in `PATHS`:
+    "/metrics": {"get": op("health", "Prometheus metrics", file_ok("Metrics.", ["text/plain"]))},
+with a JSON answer, declare its body in `schemas.py` (a TypedDict, listed in `BODIES`) and use
+`json_ok("Description.", "ItsName")`; error codes follow the 200 (`op(..., 404, 503)`), and a new
+code gets its sentence in `ERRORS`.
 """
 
 from __future__ import annotations
@@ -124,10 +130,7 @@ SEED = dict(
         (JSON, ref("SeedRequest")), binary("uint8 pixels, 784 bytes per image, row-major.")
     ),
 )
-SEED_OK = json_ok(
-    "Each model's predicted digit, confidence and probabilities.",
-    {"oneOf": [ref("SeedAnswer"), {"type": "array", "items": ref("SeedAnswer")}]},
-)
+SEED_OK = json_ok("Each model's predicted digit, confidence and probabilities.", "SeedResponse")
 IMAGE = dict(
     description=(
         "The image is preprocessed the way MNIST was made (greyscale, inverted if dark on "

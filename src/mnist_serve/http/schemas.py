@@ -69,7 +69,6 @@ def _extra_items(kind: Any, **schema: Any) -> ConfigDict:
     return ConfigDict(use_attribute_docstrings=True, json_schema_extra=extra)
 
 
-
 DOCS = ConfigDict(use_attribute_docstrings=True)
 
 # --- values -------------------------------------------------------------------------------------
@@ -169,6 +168,16 @@ class ModelAnswer(TypedDict):
 @with_config(ConfigDict(json_schema_extra={FILL: "seed_models"}))
 class SeedAnswer(TypedDict):
     """One `ModelAnswer` per model of the manifest, under the model's name."""
+
+
+SeedResponse = TypeAliasType(
+    "SeedResponse",
+    Annotated[
+        SeedAnswer | list[SeedAnswer],
+        Field(description="An object for `image_vector` (or one raw image), a list for a batch."),
+        OneOf(),
+    ],
+)
 
 
 @with_config(DOCS)
@@ -480,6 +489,7 @@ BODIES: tuple[Any, ...] = (
     SeedRequest,
     ModelAnswer,
     SeedAnswer,
+    SeedResponse,
     ImageAnswer,
     V2ServerMetadata,
     V2ModelMetadata,
