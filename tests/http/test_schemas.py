@@ -142,7 +142,7 @@ def bad_pixel(draw, doc: Any, at=lambda doc: doc) -> Any:
 
 @st.composite
 def bad_length(draw, doc: Any) -> Any:
-    """One image a value short or long (784 -> 783/785, a row 28 -> 27/29, 28 rows -> 27)."""
+    """One image a value short or long: 784 -> 783/785 values, or a row of 28 -> 27/29."""
     doc = json.loads(json.dumps(doc))
     targets = _pixel_lists(doc)
     target = draw(st.sampled_from(targets))
@@ -189,7 +189,7 @@ def _seed_edits(doc: dict) -> st.SearchStrategy:
         st.just({"image": value}),  # misnamed
         st.just({"image_vector": [0] * PIXELS, "image_vectors": [[0] * PIXELS]}),  # both
         st.just({"image_vectors": []}),
-        st.just({"image_vectors": [[0] * PIXELS] * 257}),  # above MNIST_SERVE_MAX_BATCH
+        st.just({"image_vectors": [[0] * PIXELS] * 257}),  # above the default batch limit
         st.sampled_from([value, "image", None, 7]),  # not an object
     )
 
