@@ -377,3 +377,7 @@ def test_request_examples_are_valid_under_their_schemas(api):
 
 def schemas_ref(name: str) -> dict[str, str]:
     return {"$ref": schemas.REF_PREFIX + name}
+
+
+def test_every_request_example_is_declared_and_used(api):
+    assert set(api.document["components"]["examples"]) == set(schemas.EXAMPLES)

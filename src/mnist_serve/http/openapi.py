@@ -77,12 +77,13 @@ def file_ok(description: str, mimetypes: list[str]) -> dict[str, Any]:
 
 
 def body(*media: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    """A required request body; a JSON schema named like a request example gets the example."""
+    """A required request body; a JSON body with a request example (`schemas.EXAMPLES`) gets it."""
     content = {}
     for mimetype, schema in media:
         name = schema.get("$ref", "").rsplit("/", 1)[-1]
         examples = {"examples": {"a one": {"$ref": f"#/components/examples/{name}"}}}
-        content[mimetype] = {"schema": schema, **(examples if mimetype == JSON else {})}
+        has_example = mimetype == JSON and name in schemas.EXAMPLES
+        content[mimetype] = {"schema": schema, **(examples if has_example else {})}
     return {"required": True, "content": content}
 
 

@@ -594,6 +594,10 @@ def example_image() -> list[int]:
     return [v for row in image for v in row]
 
 
+# The request bodies that have an example in `request_examples`.
+EXAMPLES = ("SeedRequest", "V2InferenceRequest", "TFPredictRequest")
+
+
 def request_examples(input_name: str, output_name: str) -> dict[str, Any]:
     """A request per format (a drawn "1"), so "Try it out" on /docs works as it stands."""
     image = example_image()
