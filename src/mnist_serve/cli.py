@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnist_serve.config import PROJECT_ROOT, load_settings
+from mnist_serve.config import PROJECT_ROOT, default_workers, load_settings
 from mnist_serve.errors import ArtifactError, DataError, ServeError
 
 
@@ -43,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_serve.data import load_mnist
 
     data = load_mnist(args.data_dir, args.mirror)
+    # Where `serve` will look (MNIST_SERVE_MODEL_DIR, else the checkout's or ./models).
+    args.out_dir = args.out_dir or load_settings().model_dir
     config = training.TrainConfig(
         out_dir=args.out_dir,
         holdout=args.holdout,
@@ -194,11 +196,15 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         duration=args.duration,
         repeat=args.repeat,
         url=args.url,
+        data_dir=args.data_dir,
+        images=args.images,
     )
     unknown = set(config.targets) - set(loadtest.TARGETS)
     try:
         if config.repeat < 1:
             raise loadtest.LoadTestError(f"--repeat must be at least 1, got {config.repeat}")
+        if config.images < 1:
+            raise loadtest.LoadTestError(f"--images must be at least 1, got {config.images}")
         if unknown:
             raise loadtest.LoadTestError(
                 f"unknown targets {sorted(unknown)}; known: {list(loadtest.TARGETS)}"
@@ -221,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train both models, export ONNX, add a new version of each to models/"
     )
     _add_data_dir(p)
-    p.add_argument("--out-dir", type=Path, default=PROJECT_ROOT / "models")
+    p.add_argument(
+        "--out-dir", type=Path, help="where to write (default: the served model dir, models/)"
+    )
     p.add_argument("--holdout", type=int, default=5000, help="validation images held out")
     p.add_argument(
         "--no-refit", action="store_true", help="ship the models fit without the holdout"
@@ -282,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--targets", default="product,floor,floor+models,seed-style", help="comma-separated"
     )
-    p.add_argument("--workers", default=str(os.cpu_count() or 1), help="sweep, e.g. 1,2,4,8")
+    p.add_argument(
+        "--workers",
+        default=str(default_workers()),
+        help="sweep, e.g. 1,2,4,8 (default: the server's own default)",
+    )
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
@@ -293,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure each target this many times, interleaved; report the median run",
     )
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/loadtest.json")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="MNIST folder the request bodies are made from (default: the verified download)",
+    )
+    p.add_argument("--images", type=int, default=1000, help="distinct request bodies to rotate")
     p.set_defaults(func=cmd_loadtest)
 
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")

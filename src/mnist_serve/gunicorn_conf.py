@@ -8,9 +8,9 @@ reloading code needs a restart rather than a HUP.
 """
 
 from mnist_serve import logs, metrics
-from mnist_serve.config import load_settings
+from mnist_serve.config import process_settings
 
-_settings = load_settings()
+_settings = process_settings()  # the same object the preloaded app reads
 
 bind = _settings.bind
 workers = _settings.workers
