@@ -6,6 +6,7 @@ from flask import Flask
 
 from mnist_serve import metrics
 from mnist_serve.config import Settings, process_settings
+from mnist_serve.logs import configure_app_logging
 from mnist_serve.runtime import ModelRegistry
 
 
@@ -22,6 +23,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         MAX_BATCH=settings.max_batch,
     )
     if registry is None:
+        # Before loading: a refused version is logged like every other line of the app.
+        configure_app_logging(settings.log_level)
         observer = metrics.metrics().observe_inference if settings.metrics else None
         registry = ModelRegistry.load(settings.model_dir, observer=observer)
     app.extensions["mnist_registry"] = registry
