@@ -128,6 +128,8 @@ def test_rollout_refusal_and_fallback_under_load(tmp_path, worker_class):
         load.wait_for("2")
         assert server.get("/v2/models/mlp").json()["versions"] == ["2"]
         assert server.get("/v2/models/mlp/versions/2/ready").status_code == 200
+        parameters = server.get("/openapi.json").json()["components"]["parameters"]
+        assert "2" in parameters["ModelVersion"]["schema"]["enum"]  # the document follows
         samples = scrape(server)
         assert value(samples, "mnist_serve_model_loaded", model="mlp", version="2") == 1
         assert value(samples, "mnist_serve_model_loaded", model="mlp", version="1") == 0

@@ -268,10 +268,10 @@ def build_document(registry: ModelRegistry, max_batch: int) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def document():
-    cached = current_app.extensions.get("mnist_openapi")
-    if cached is None:
-        cached = build_document(
-            current_app.extensions["mnist_registry"], current_app.config["MAX_BATCH"]
-        )
-        current_app.extensions["mnist_openapi"] = cached
+    # Built once per registry: a model rollout swaps the registry, and the version enums with it.
+    registry = current_app.extensions["mnist_registry"]
+    built_for, cached = current_app.extensions.get("mnist_openapi", (None, None))
+    if built_for is not registry:
+        cached = build_document(registry, current_app.config["MAX_BATCH"])
+        current_app.extensions["mnist_openapi"] = (registry, cached)
     return json_response(cached)
