@@ -73,7 +73,10 @@ def _same_python() -> str:
     candidates = [sys._base_executable] if mine == wanted else []  # type: ignore[attr-defined]
     candidates.append(shutil.which(f"python{wanted}", path="/usr/local/bin:/usr/bin"))
     for candidate in filter(None, candidates):
-        check = subprocess.run([candidate, "-c", "import venv"], capture_output=True, **_run_as())
+        try:
+            check = subprocess.run([candidate, "-c", "import venv"], capture_output=True, **_run_as())
+        except PermissionError:
+            continue
         if check.returncode == 0:
             return candidate
     pytest.fail(f"the image uses Python {wanted}: install python{wanted} and python{wanted}-venv")
@@ -165,7 +168,12 @@ def test_installed_image_serves_a_correct_answer(installed):
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        answer = requests.post(url + "/verify_vector_image", data=EXAMPLE.read_bytes(), timeout=10)
+        answer = requests.post(
+            url + "/verify_vector_image",
+            data=EXAMPLE.read_bytes(),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
         assert answer.status_code == 200, answer.text
         assert {m: a["predicted_number"] for m, a in answer.json().items()} == {
             "mlp": 5,
@@ -174,11 +182,14 @@ def test_installed_image_serves_a_correct_answer(installed):
         # The image's HEALTHCHECK command, as Docker would run it inside the container.
         health = [shutil.which(runtime.healthcheck[0], path=env["PATH"]), *runtime.healthcheck[1:]]
         assert subprocess.run(health, env=env, timeout=30, **_run_as()).returncode == 0
-        # Every process of the server runs as the non-root user.
+        # Every process of the server (master and workers) runs as the non-root user.
+        master = process.pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         uids = {
             int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
-            for pid in [process.pid]
+            for pid in [master, *map(int, children)]
         }
+        assert len(children) == 2
         assert 0 not in uids
     finally:
         process.terminate()
