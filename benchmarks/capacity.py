@@ -18,6 +18,7 @@ memory of the master and every worker (/proc: utime+stime, RSS, PSS). Writes
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -122,13 +123,11 @@ def measure(workers: int, duration: float, connections: int, warmup: float) -> d
         "samples": [
             {
                 "t": round(s["t"] - first["t"], 2),
-                "cores": round(
-                    (s["cpu_s"] - p["cpu_s"]) / max(s["t"] - p["t"], 1e-6), 3
-                ),
+                "cores": round((s["cpu_s"] - p["cpu_s"]) / max(s["t"] - p["t"], 1e-6), 3),
                 "pss_mib": round(s["pss_mib"], 1),
                 "rss_mib": round(s["rss_mib"], 1),
             }
-            for p, s in zip(samples, samples[1:], strict=False)
+            for p, s in itertools.pairwise(samples)
         ],
     }
 
@@ -170,9 +169,21 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
-    print(json.dumps({k: report[k] for k in ("requests_per_second", "cpu_cores_used",
-                                             "requests_per_second_per_core", "memory_mib",
-                                             "recommended")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in (
+                    "requests_per_second",
+                    "cpu_cores_used",
+                    "requests_per_second_per_core",
+                    "memory_mib",
+                    "recommended",
+                )
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

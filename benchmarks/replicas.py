@@ -103,8 +103,14 @@ class Replica:
             "MNIST_SERVE_LOG_LEVEL": "warning",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:mnist_serve.gunicorn_conf",
-             "mnist_serve.wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:mnist_serve.gunicorn_conf",
+                "mnist_serve.wsgi:app",
+            ],
             env=env,
             cwd=ROOT,
             start_new_session=True,  # its own process group: SIGKILL takes master and workers
@@ -361,8 +367,12 @@ def scenario(retry: bool, workers: int, clients: int, hold: float, max_requests:
     return summarise(load.records, events, retry, final_versions, version, killed_pid, replicas)
 
 
-PHASES = [("steady", None, "sigkill"), ("sigkill", "sigkill", "restart"),
-          ("restart", "restart", "roll"), ("roll", "roll", "end")]
+PHASES = [
+    ("steady", None, "sigkill"),
+    ("sigkill", "sigkill", "restart"),
+    ("restart", "restart", "roll"),
+    ("roll", "roll", "end"),
+]
 
 
 def summarise(records, events, retry, final_versions, version, killed_pid, replicas) -> dict:
@@ -420,12 +430,16 @@ def plot(report: dict, path: Path) -> None:
         width = run["timeline"][1]["t"] - run["timeline"][0]["t"] if len(run["timeline"]) > 1 else 1
         t = [b["t"] for b in run["timeline"]]
         ax.plot(t, [b["ok"] / width for b in run["timeline"]], label="answered (req/s)")
-        ax.bar(t, [b["failed"] / width for b in run["timeline"]], width=width, color="red",
-               label="failed (req/s)")
+        ax.bar(
+            t,
+            [b["failed"] / width for b in run["timeline"]],
+            width=width,
+            color="red",
+            label="failed (req/s)",
+        )
         for e in run["events"]:
             ax.axvline(e["t"], color="grey", linestyle=":", linewidth=1)
-            ax.text(e["t"], ax.get_ylim()[1] * 0.9, e["event"], rotation=90, fontsize=7,
-                    va="top")
+            ax.text(e["t"], ax.get_ylim()[1] * 0.9, e["event"], rotation=90, fontsize=7, va="top")
         ax.set_title(
             f"nginx {'with' if run['retry'] else 'without'} retry: {run['failed']} failed of "
             f"{run['requests']:,}"
@@ -448,14 +462,13 @@ def run(workers: int, clients: int, hold: float, max_requests: int) -> dict:
             "clients": clients,
             "hold_s": hold,
             "max_requests": max_requests,
-            "balancer": subprocess.run([NGINX, "-v"], capture_output=True, text=True)
-            .stderr.strip(),
+            "balancer": subprocess.run(
+                [NGINX, "-v"], capture_output=True, text=True
+            ).stderr.strip(),
             "endpoint": ENDPOINT,
             "cores": os.cpu_count(),
         },
-        "runs": [
-            scenario(retry, workers, clients, hold, max_requests) for retry in (True, False)
-        ],
+        "runs": [scenario(retry, workers, clients, hold, max_requests) for retry in (True, False)],
     }
 
 
@@ -464,8 +477,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="Gunicorn workers per replica")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--hold", type=float, default=3, help="seconds between the events")
-    parser.add_argument("--max-requests", type=int, default=500_000,
-                        help="stop the load after this many requests (a bound; normally not hit)")
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=500_000,
+        help="stop the load after this many requests (a bound; normally not hit)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="results file (JSON; PNG beside)")
     args = parser.parse_args(argv)
     report = run(args.workers, args.clients, args.hold, args.max_requests)
@@ -473,8 +490,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
     for r in report["runs"]:
-        print(f"retry={r['retry']}: {r['failed']} failed of {r['requests']} "
-              + json.dumps({k: v["failed"] for k, v in r["phases"].items()}))
+        print(
+            f"retry={r['retry']}: {r['failed']} failed of {r['requests']} "
+            + json.dumps({k: v["failed"] for k, v in r["phases"].items()})
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Every number in those README sections comes from `models/manifest.json` or a fil
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -203,6 +204,89 @@ def targets_table() -> str:
     return "\n".join(lines)
 
 
+# "Scaling out": capacity.json, replicas.json and the HPA manifest.
+HPA = ROOT / "deploy" / "kubernetes" / "base" / "hpa.yaml"
+EXAMPLE_LOADS = (1_000, 5_000, 20_000)
+
+
+def hpa_target() -> int:
+    import yaml  # PyYAML: in the dev extra (via the test tools), not needed for other tables
+
+    hpa = yaml.safe_load(HPA.read_text())
+    [metric] = hpa["spec"]["metrics"]
+    return metric["resource"]["target"]["averageUtilization"]
+
+
+def replicas_for(load: float, per_pod: float, target_percent: int) -> int:
+    """Pods the HPA settles on: each pod kept at target% of the CPU it requests."""
+    return math.ceil(load / (per_pod * target_percent / 100))
+
+
+def capacity_table() -> str:
+    cap = json.loads((RESULTS / "capacity.json").read_text())
+    workers = cap["config"]["workers"]
+    per_core = cap["requests_per_second_per_core"]
+    per_pod = per_core * workers
+    target = hpa_target()
+    mem = cap["memory_mib"]
+    rec = cap["recommended"]
+    lines = [
+        "| measured (`benchmarks/results/capacity.json`) | value |",
+        "|---|---|",
+        f"| one server, {workers} workers, saturated ({cap['config']['connections']} connections, "
+        f"{cap['config']['duration_s']:.0f} s) | {cap['requests_per_second']:,.0f} req/s on "
+        f"{cap['cpu_cores_used']:.2f} cores |",
+        f"| **requests/s per core** | **{per_core:,.0f}** |",
+        f"| memory, all processes (PSS), idle -> peak | {mem['idle_pss']:.0f} -> "
+        f"{mem['peak_pss']:.0f} MiB (RSS summed: {mem['peak_rss_sum']:.0f} MiB) |",
+        f"| container resources (requests / limits) | CPU {rec['cpu_request']} / "
+        f"{rec['cpu_limit']}, memory {rec['memory_request']} / {rec['memory_limit']} |",
+        "",
+        f"A pod of {workers} workers requests {workers} cores, so it serves up to "
+        f"{per_core:,.0f} x {workers} = **{per_pod:,.0f} req/s**. The HPA keeps pods at "
+        f"{target}% of their CPU request, i.e. {per_pod * target / 100:,.0f} req/s each, so for a "
+        "load of L req/s it settles on ceil(L / "
+        f"{per_pod * target / 100:,.0f}) pods:",
+        "",
+        "| load | pods at the HPA target | + 1 for a pod lost (PDB, node drain) |",
+        "|---|---|---|",
+    ]
+    for load in EXAMPLE_LOADS:
+        n = replicas_for(load, per_pod, target)
+        lines.append(f"| {load:,} req/s | {n} | {n + 1} |")
+    lines.append("")
+    lines.append(
+        f"The {100 - target}% left is the headroom that absorbs a burst while new pods start "
+        "(the replica test shows a replacement is ready within seconds); set `maxReplicas` to "
+        "your peak's pod count and `minReplicas` to at least 2."
+    )
+    return "\n".join(lines)
+
+
+def replicas_table() -> str:
+    report = json.loads((RESULTS / "replicas.json").read_text())
+    cfg = report["config"]
+    phases = list(report["runs"][0]["phases"])
+    lines = [
+        "| nginx | " + " | ".join(phases) + " | all | req/s |",
+        "|---" * (len(phases) + 3) + "|",
+    ]
+    for r in report["runs"]:
+        cells = [f"{p['failed']} of {p['requests']:,}" for p in (r["phases"][n] for n in phases)]
+        lines.append(
+            f"| {'retry on connection errors' if r['retry'] else 'no retry'} | "
+            + " | ".join(cells)
+            + f" | **{r['failed']} of {r['requests']:,}** | {r['requests_per_second']:,.0f} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Failed requests per phase, {cfg['replicas']} replicas x {cfg['workers_per_replica']} "
+        f"worker(s), {cfg['clients']} clients on new connections, {cfg['hold_s']} s between "
+        f"events, {cfg['balancer']}, {cfg['cores']} cores shared by everything."
+    )
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "targets": targets_table,
     "accuracy": accuracy_table,
@@ -210,6 +294,8 @@ SECTIONS = {
     "loadtest": loadtest_table,
     "loadtest-sweep": lambda: loadtest_table("loadtest-sweep.json"),
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
+    "capacity": capacity_table,
+    "replicas": replicas_table,
 }
 
 

@@ -92,7 +92,9 @@ def test_inference_service_uses_the_runtime_with_protocol_v2():
     runtime, isvc = OBJECTS["ServingRuntime"], OBJECTS["InferenceService"]
     model = isvc["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime["metadata"]["name"]
-    assert model["modelFormat"]["name"] in {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+    assert model["modelFormat"]["name"] in {
+        f["name"] for f in runtime["spec"]["supportedModelFormats"]
+    }
     assert model["protocolVersion"] == "v2" and "v2" in runtime["spec"]["protocolVersions"]
     assert model["storageUri"]
     # KServe runs the runtime container named kserve-container and routes to its port.

@@ -8,7 +8,6 @@ server as a non-root user from that install alone (not from the source tree).
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import re
@@ -74,7 +73,9 @@ def _same_python() -> str:
     candidates.append(shutil.which(f"python{wanted}", path="/usr/local/bin:/usr/bin"))
     for candidate in filter(None, candidates):
         try:
-            check = subprocess.run([candidate, "-c", "import venv"], capture_output=True, **_run_as())
+            check = subprocess.run(
+                [candidate, "-c", "import venv"], capture_output=True, **_run_as()
+            )
         except PermissionError:
             continue
         if check.returncode == 0:
@@ -194,5 +195,3 @@ def test_installed_image_serves_a_correct_answer(installed):
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from benchmarks.replicas import NGINX, run
 
 # No silent skip: CI installs nginx (.ci/run); a developer without it is told why.

@@ -20,8 +20,19 @@ import yaml
 HERE = Path(__file__).resolve().parent
 MANIFESTS = sorted(HERE.parent.glob("*.yaml"))
 PLURALS = {"ServingRuntime": "servingruntimes", "InferenceService": "inferenceservices"}
-KEEP = {"type", "required", "enum", "format", "anyOf", "x-kubernetes-int-or-string",
-        "x-kubernetes-preserve-unknown-fields", "maxLength", "minimum", "maximum", "pattern"}
+KEEP = {
+    "type",
+    "required",
+    "enum",
+    "format",
+    "anyOf",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "pattern",
+}
 
 
 def trim(schema: dict, value: object) -> dict:
@@ -62,7 +73,7 @@ def main(checkout: Path) -> None:
         doc = yaml.safe_load(manifest.read_text())
         source = f"config/crd/full/serving.kserve.io_{PLURALS[doc['kind']]}.yaml"
         crd = yaml.safe_load((checkout / source).read_text())
-        group, version = doc["apiVersion"].split("/")
+        _group, version = doc["apiVersion"].split("/")
         [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
         schema = trim(entry["schema"]["openAPIV3Schema"], doc)
         schema["$comment"] = (
