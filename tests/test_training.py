@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from mnist_serve import training
 from mnist_serve.data import load_from_dir
 from mnist_serve.errors import ArtifactError
+from mnist_serve.repository import read_model_json
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
 from tests.test_data import write_mnist_dir
 
@@ -40,22 +40,55 @@ def trained(tmp_path_factory) -> tuple[Path, dict]:
     return out, manifest
 
 
-def test_writes_artifacts_originals_and_manifest(trained):
+def test_writes_one_version_directory_per_model(trained):
     out, manifest = trained
-    assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json",
-        "mlp.keras",
-        "mlp.onnx",
-        "xgboost.onnx",
-        "xgboost.ubj",
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "mlp",
+        "mlp/1",
+        "mlp/1/mlp.keras",
+        "mlp/1/mlp.onnx",
+        "mlp/1/model.json",
+        "xgboost",
+        "xgboost/1",
+        "xgboost/1/model.json",
+        "xgboost/1/xgboost.onnx",
+        "xgboost/1/xgboost.ubj",
     ]
-    assert json.loads((out / "manifest.json").read_text()) == manifest
     assert [m["name"] for m in manifest["models"]] == ["mlp", "xgboost"]
-    assert manifest["data"]["train_rows"] == 400  # refit on everything after validation
-    assert manifest["data"]["val_rows"] == 60
-    assert len(manifest["data"]["sha256"]) == 4
-    assert "onnxruntime" in manifest["libraries"]
+    for entry in manifest["models"]:
+        assert read_model_json(out / entry["name"] / "1") == entry
+        assert [(a["role"], a.get("variant")) for a in entry["artifacts"]] == [
+            ("serving", "fp32"),
+            ("original", None),
+        ]
+        assert entry["data"]["train_rows"] == 400  # refit on everything after validation
+        assert entry["data"]["val_rows"] == 60
+        assert len(entry["data"]["sha256"]) == 4
+        assert "onnxruntime" in entry["libraries"]
     assert all(verify_artifacts(out).values())
+
+
+def test_training_again_adds_a_version_and_never_overwrites(trained, tmp_path):
+    out, _ = trained
+    copy = tmp_path / "models"
+    shutil.copytree(out, copy)
+    before = (copy / "mlp" / "1" / "model.json").read_bytes()
+    data = load_from_dir(out.parent / "data")
+    small = training.TrainConfig(
+        out_dir=copy,
+        holdout=0,
+        models=("mlp",),
+        mlp=training.MlpParams(hidden=(8, 8), epochs=1, shift_pixels=0),
+    )
+    written = training.train(data, small)
+    assert [(m["name"], m["version"]) for m in written["models"]] == [("mlp", 2)]
+    assert sorted(p.name for p in (copy / "mlp").iterdir()) == ["1", "2"]  # no staging left
+    assert (copy / "mlp" / "1" / "model.json").read_bytes() == before
+    assert ModelRegistry.load(copy).get("mlp").version == "2"
+    small.version = 2
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        training.train(data, small)
+    assert sorted(p.name for p in (copy / "mlp").iterdir()) == ["1", "2"]
 
 
 def test_metrics_and_parity_are_recorded(trained):
@@ -78,14 +111,14 @@ def test_served_models_match_the_originals(trained):
     data = load_from_dir(out.parent / "data")
     x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
     registry = ModelRegistry.load(out)
-    mlp = keras.models.load_model(out / "mlp.keras")
+    mlp = keras.models.load_model(out / "mlp" / "1" / "mlp.keras")
     expected = mlp.predict(x, verbose=0)
     np.testing.assert_allclose(registry.get("mlp").predict_proba(x), expected, atol=1e-4)
     # One image at a time takes the graph's sparse path: same answers.
     singles = np.concatenate([registry.get("mlp").predict_proba(row[None]) for row in x[:20]])
     np.testing.assert_allclose(singles, expected[:20], atol=1e-4)
     booster = xgb.Booster()
-    booster.load_model(out / "xgboost.ubj")
+    booster.load_model(out / "xgboost" / "1" / "xgboost.ubj")
     np.testing.assert_allclose(
         registry.get("xgboost").predict_proba(x), booster.predict(xgb.DMatrix(x)), atol=1e-4
     )
@@ -97,16 +130,17 @@ def test_xgboost_ships_as_one_regressor_per_class(trained):
     import onnxruntime as ort
     import xgboost as xgb
 
-    ops = [n.op_type for n in onnx.load(out / "xgboost.onnx").graph.node]
+    xgb_dir = out / "xgboost" / "1"
+    ops = [n.op_type for n in onnx.load(xgb_dir / "xgboost.onnx").graph.node]
     assert ops == ["TreeEnsembleRegressor"] * 10 + ["Concat", "Softmax"]
     # Same function as the converter's single classifier node.
     model = xgb.XGBClassifier()
-    model.load_model(out / "xgboost.ubj")
+    model.load_model(xgb_dir / "xgboost.ubj")
     training.export_xgboost(model, out.parent / "classifier.onnx", split=False)
     x = np.random.default_rng(1).random((50, 784), dtype=np.float32)
     run = {
         path.name: ort.InferenceSession(path).run(None, {"pixels": x})
-        for path in (out / "xgboost.onnx", out.parent / "classifier.onnx")
+        for path in (xgb_dir / "xgboost.onnx", out.parent / "classifier.onnx")
     }
     np.testing.assert_allclose(run["xgboost.onnx"][0], run["classifier.onnx"][1], rtol=0, atol=1e-6)
 
@@ -115,11 +149,12 @@ def test_mlp_reads_only_lit_pixels_for_one_image(trained):
     import onnx
     import onnxruntime as ort
 
-    graph = onnx.load(trained[0] / "mlp.onnx").graph
+    mlp_onnx = trained[0] / "mlp" / "1" / "mlp.onnx"
+    graph = onnx.load(mlp_onnx).graph
     (branch,) = [n for n in graph.node if n.op_type == "If"]
     then = next(a.g for a in branch.attribute if a.name == "then_branch")
     assert "NonZero" in [n.op_type for n in then.node]
-    session = ort.InferenceSession(trained[0] / "mlp.onnx")
+    session = ort.InferenceSession(mlp_onnx)
     blank = np.zeros((1, 784), dtype=np.float32)  # no lit pixel at all: still a distribution
     proba = session.run(None, {"pixels": blank})[0]
     assert proba.shape == (1, 10) and abs(float(proba.sum()) - 1) < 1e-5
@@ -131,19 +166,20 @@ def test_split_refuses_other_graphs(trained):
     import onnx
 
     with pytest.raises(training.ExportMismatch, match="TreeEnsembleClassifier"):
-        training.split_by_class(onnx.load(trained[0] / "mlp.onnx"))
+        training.split_by_class(onnx.load(trained[0] / "mlp" / "1" / "mlp.onnx"))
 
 
 def test_tampered_artifact_is_refused(trained, tmp_path):
     out, _ = trained
     copy = tmp_path / "models"
     shutil.copytree(out, copy)
-    blob = bytearray((copy / "xgboost.onnx").read_bytes())
+    file = copy / "xgboost" / "1" / "xgboost.onnx"
+    blob = bytearray(file.read_bytes())
     blob[-1] ^= 1
-    (copy / "xgboost.onnx").write_bytes(bytes(blob))
+    file.write_bytes(bytes(blob))
     with pytest.raises(ArtifactError, match="sha256"):
         ModelRegistry.load(copy)
-    assert verify_artifacts(copy)["xgboost.onnx"] is False
+    assert verify_artifacts(copy)["xgboost/1/xgboost.onnx"] is False
 
 
 def test_export_mismatch_is_caught(trained):
@@ -151,19 +187,21 @@ def test_export_mismatch_is_caught(trained):
     x = np.random.default_rng(0).random((20, 784), dtype=np.float32)
     wrong = np.full((20, 10), 0.1, dtype=np.float32)
     with pytest.raises(training.ExportMismatch):
-        training.check_parity(out / "mlp.onnx", x, wrong)
+        training.check_parity(out / "mlp" / "1" / "mlp.onnx", x, wrong)
 
 
 def test_training_one_model_keeps_the_other(trained, tmp_path):
     out, manifest = trained
     target = tmp_path / "models"
     shutil.copytree(out, target)
-    config = tiny_config(target, models=("xgboost",), version="2", refit_full=False)
-    merged = training.train(load_from_dir(out.parent / "data"), config)
-    by_name = {m["name"]: m for m in merged["models"]}
-    assert by_name["mlp"] == manifest["models"][0]
-    assert by_name["xgboost"]["version"] == "2"
-    assert ModelRegistry.load(target).get("xgboost", "2").version == "2"
+    config = tiny_config(target, models=("xgboost",), version=5, refit_full=False)
+    written = training.train(load_from_dir(out.parent / "data"), config)
+    assert [(m["name"], m["version"]) for m in written["models"]] == [("xgboost", 5)]
+    assert sorted(p.name for p in (target / "mlp").iterdir()) == ["1"]
+    assert read_model_json(target / "mlp" / "1") == manifest["models"][0]
+    registry = ModelRegistry.load(target)
+    assert registry.get("xgboost", "5").version == "5"
+    assert registry.get("mlp").version == "1"
 
 
 def test_shift_moves_pixels_without_wrapping():
