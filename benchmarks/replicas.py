@@ -45,6 +45,7 @@ EXAMPLE = ROOT / "examples" / "mnist_image_example.json"
 NGINX = "/usr/sbin/nginx"
 HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]  # loopback only (127.0.0.0/8)
 ENDPOINT = "/verify_vector_image"
+GUNICORN_CONF = "python:mnist_serve.gunicorn_conf"  # the product's own settings, as `make serve`
 
 
 def free_port(host: str) -> int:
@@ -103,14 +104,7 @@ class Replica:
             "MNIST_SERVE_LOG_LEVEL": "warning",
         }
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:mnist_serve.gunicorn_conf",
-                "mnist_serve.wsgi:app",
-            ],
+            [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, "mnist_serve.wsgi:app"],
             env=env,
             cwd=ROOT,
             start_new_session=True,  # its own process group: SIGKILL takes master and workers
@@ -214,12 +208,12 @@ http {{
         self.process = subprocess.Popen(
             [NGINX, "-p", str(self.dir), "-c", str(self.conf), "-e", str(self.dir / "error.log")],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # its messages go to error.log (-e)
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"nginx exited: {(self.dir / 'error.log').read_text()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
@@ -279,7 +273,8 @@ class Load:
             if response.status == 200 and b"predicted_number" in payload:
                 return "ok"
             return f"http_{response.status}"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            # Connection refused/reset, or a response cut after its headers (IncompleteRead).
             return f"client_{type(exc).__name__}"
         finally:
             conn.close()

@@ -29,9 +29,17 @@ def test_every_phase_carried_traffic(report):
             assert phase["requests"] > 0, (r["retry"], name)
 
 
-def test_no_failed_request_with_the_balancers_retry(report):
+def test_the_balancers_retry_absorbs_every_connection_error(report):
     [with_retry] = [r for r in report["runs"] if r["retry"]]
-    assert with_retry["failed"] == 0, with_retry["phases"]
+    phases = with_retry["phases"]
+    for name in ("steady", "restart", "roll"):
+        assert phases[name]["failed"] == 0, (name, phases[name])
+    # Every request the killed replica refused or reset was resent (no 502). What no balancer
+    # can resend is a response whose headers had already been passed on when the replica died:
+    # at most one per request in flight at the kill.
+    killed = phases["sigkill"]["failures"]
+    assert set(killed) <= {"client_IncompleteRead"}, killed
+    assert sum(killed.values()) <= report["config"]["clients"]
 
 
 def test_without_retry_only_the_kill_costs_requests_and_nginx_answers_them(report):
@@ -39,8 +47,9 @@ def test_without_retry_only_the_kill_costs_requests_and_nginx_answers_them(repor
     # Planned stops are drained first (out of the balancer, then SIGTERM): nothing lost.
     for name in ("steady", "restart", "roll"):
         assert without["phases"][name]["failed"] == 0, (name, without["phases"][name])
-    # What the kill costs reaches the client as nginx's 502, never as a dropped connection.
-    assert set(without["phases"]["sigkill"]["failures"]) <= {"http_502"}
+    # What the kill costs reaches the client as nginx's 502 (or, rarely, a response cut after
+    # its headers); nginx itself never drops a client's connection.
+    assert set(without["phases"]["sigkill"]["failures"]) <= {"http_502", "client_IncompleteRead"}
 
 
 def test_new_version_on_every_replica_and_killed_one_replaced(report):
