@@ -17,7 +17,8 @@ the example on a new connection, bounded by --max-requests and the scenario's en
 
 The scenario runs twice: nginx retrying on connection errors (`proxy_next_upstream error
 timeout non_idempotent`: inference has no side effects, so a POST may go to another replica)
-and without (`proxy_next_upstream off`). Every request is counted by the phase it started in.
+and without (`proxy_next_upstream off`). Every request is counted in the phase it ended in (a
+request in flight at the kill fails after it).
 Writes `benchmarks/results/replicas.json` and a timeline plot.
 """
 
@@ -257,7 +258,7 @@ class Load:
     clients: int
     max_requests: int
     body: bytes = field(default_factory=lambda: EXAMPLE.read_bytes())
-    records: list[tuple[float, str]] = field(default_factory=list)
+    records: list[tuple[float, str]] = field(default_factory=list)  # (ended at, outcome)
 
     def __post_init__(self) -> None:
         self.stop_event = threading.Event()
@@ -284,10 +285,9 @@ class Load:
             with self.lock:
                 if len(self.records) >= self.max_requests:
                     return
-            started = time.monotonic() - self.t0
             outcome = self.one()
             with self.lock:
-                self.records.append((started, outcome))
+                self.records.append((time.monotonic() - self.t0, outcome))
 
     def __enter__(self) -> Load:
         self.threads = [threading.Thread(target=self.loop) for _ in range(self.clients)]
