@@ -12,7 +12,7 @@ memory of the master and every worker (/proc: utime+stime, RSS, PSS). Writes
   (tests/test_deploy_kubernetes.py compares them): CPU request and limit = the workers' cores
   (single-threaded ONNX Runtime: a pod can use no more), memory request = peak PSS x 1.25,
   memory limit = peak RSS summed over processes (double-counts shared pages: an upper bound)
-  x 1.5, each rounded up.
+  x 1.5, each rounded up. `--apply` writes them (and the worker count) into the manifests.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import re
 import threading
 import time
 from pathlib import Path
@@ -70,6 +71,35 @@ def recommend(workers: int, peak_pss_mib: float, peak_rss_mib: float) -> dict:
         "memory_request": f"{round_up(peak_pss_mib * 1.25, 32)}Mi",
         "memory_limit": f"{round_up(peak_rss_mib * 1.5, 64)}Mi",
     }
+
+
+MANIFESTS = [
+    ROOT / "deploy" / "kubernetes" / "base" / "deployment.yaml",
+    ROOT / "deploy" / "kserve" / "servingruntime.yaml",
+]
+RESOURCES = re.compile(
+    r"(resources:\n\s+requests:\n\s+cpu: )\S+(\n\s+memory: )\S+"
+    r"(\n\s+limits:\n\s+cpu: )\S+(\n\s+memory: )\S+"
+)
+WORKERS = re.compile(r"(- name: MNIST_SERVE_WORKERS\n\s+value: )\"\d+\"")
+
+
+def apply(recommended: dict, manifests: list[Path] = MANIFESTS) -> None:
+    """Write the recommended resources and worker count into the manifests (comments kept)."""
+    r = recommended
+    for path in manifests:
+        text, n = RESOURCES.subn(
+            lambda m: (
+                f"{m[1]}{r['cpu_request']}{m[2]}{r['memory_request']}"
+                f"{m[3]}{r['cpu_limit']}{m[4]}{r['memory_limit']}"
+            ),
+            path.read_text(),
+        )
+        text, w = WORKERS.subn(lambda m: f'{m[1]}"{r["workers"]}"', text)
+        if (n, w) != (1, 1):
+            raise SystemExit(f"{path}: expected one resources block and one MNIST_SERVE_WORKERS")
+        path.write_text(text)
+        print(f"updated {path}")
 
 
 def measure(workers: int, duration: float, connections: int, warmup: float) -> dict:
@@ -164,11 +194,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before it")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--out", type=Path, default=OUT, help="results file (JSON; PNG beside)")
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="also write the recommended resources into deploy/kubernetes and deploy/kserve",
+    )
     args = parser.parse_args(argv)
     report = measure(args.workers, args.duration, args.connections, args.warmup)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
+    if args.apply:
+        apply(report["recommended"])
     print(
         json.dumps(
             {

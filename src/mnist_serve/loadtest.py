@@ -179,6 +179,7 @@ class GunicornServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stderr.close()
 
 
 def run_wrk(url: str, body: bytes, content_type: str, config: LoadTestConfig, duration: float):
