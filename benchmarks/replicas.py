@@ -91,6 +91,7 @@ class Replica:
     model_dir: Path
     process: subprocess.Popen | None = None
     starts: int = 0
+    seconds_to_ready: list[float] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -113,11 +114,13 @@ class Replica:
             stderr=subprocess.DEVNULL,
         )
         self.starts += 1
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"replica {self.host}:{self.port} exited at start")
             if self.ready():
+                self.seconds_to_ready.append(round(time.monotonic() - started, 2))
                 return
             time.sleep(0.1)
         raise RuntimeError(f"replica {self.host}:{self.port} not ready after {timeout} s")
@@ -400,6 +403,7 @@ def summarise(records, events, retry, final_versions, version, killed_pid, repli
         "new_version": version,
         "killed_master_pid": killed_pid,
         "replica_starts": [r.starts for r in replicas],
+        "seconds_to_ready": sorted(t for r in replicas for t in r.seconds_to_ready),
         "timeline": bucket(records, at["end"]),
     }
 

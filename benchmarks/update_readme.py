@@ -271,7 +271,7 @@ def capacity_table() -> str:
     lines.append("")
     lines.append(
         f"The {100 - target}% left is the headroom that absorbs a burst while new pods start "
-        "(the replica test shows a replacement is ready within seconds); set `maxReplicas` to "
+        "(how long a new replica takes to be ready: below the replicas table); set `maxReplicas` to "
         "your peak's pod count and `minReplicas` to at least 2."
     )
     return "\n".join(lines)
@@ -298,6 +298,13 @@ def replicas_table() -> str:
         f"worker(s), {cfg['clients']} clients on new connections, {cfg['hold_s']} s between "
         f"events, {cfg['balancer']}, {cfg['cores']} cores shared by everything."
     )
+    ready = sorted(t for r in report["runs"] for t in r.get("seconds_to_ready", []))
+    if ready:
+        lines.append(
+            f"A replica (re)started under this load was ready (models loaded, verified, warmed) "
+            f"in {ready[len(ready) // 2]:.1f} s median, {ready[-1]:.1f} s at most "
+            f"({len(ready)} starts)."
+        )
     return "\n".join(lines)
 
 

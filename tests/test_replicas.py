@@ -58,3 +58,4 @@ def test_new_version_on_every_replica_and_killed_one_replaced(report):
         assert r["served_version_at_end"] == [{"mlp": new, "xgboost": new}] * 3
         # Replica 1: start, after the kill, in the roll; 2: start, restart, roll; 3: start, roll.
         assert r["replica_starts"] == [3, 3, 2]
+        assert len(r["seconds_to_ready"]) == 8 and min(r["seconds_to_ready"]) > 0
