@@ -88,37 +88,44 @@ def installed(tmp_path_factory) -> Path:
     """A root like the image's: /src (context), /opt/venv (built), /app/models (read-only)."""
     build, _ = parse()
     root = Path(tempfile.mkdtemp(prefix="mnist-image-"))
-    root.chmod(0o755)  # the non-root server must reach the venv and models
-    context = root / "src"
-    context.mkdir()
-    for copy in build.copy:
-        *sources, _dest = (a for a in copy if not a.startswith("--"))
-        for source in sources:
-            src = ROOT / source
-            if src.is_dir():
-                shutil.copytree(src, context / source, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(src, context / source)
-    shim = root / "shim"
-    shim.mkdir()
-    (shim / "python").symlink_to(_same_python())
-    env = {
-        **build.env,
-        "VENV": str(root / "opt" / "venv"),
-        "PATH": f"{shim}:{os.environ['PATH']}",
-        "HOME": os.environ.get("HOME", "/root"),
-    }
-    # The image builds with PIP_NO_CACHE_DIR=1 to keep layers small; here the warm cache is reused.
-    env.pop("PIP_NO_CACHE_DIR", None)
-    for command in build.run:
-        subprocess.run(["sh", "-c", command], cwd=context, env=env, check=True)
-    models = root / "app" / "models"
-    shutil.copytree(ROOT / "models", models)
-    for path in [models, *models.rglob("*")]:
-        path.chmod(0o555)  # COPY --chown=0:0 --chmod=0555
-    (root / "app").chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        root.chmod(0o755)  # the non-root server must reach the venv and models
+        context = root / "src"
+        context.mkdir()
+        for copy in build.copy:
+            *sources, _dest = (a for a in copy if not a.startswith("--"))
+            for source in sources:
+                src = ROOT / source
+                if src.is_dir():
+                    shutil.copytree(
+                        src, context / source, ignore=shutil.ignore_patterns("__pycache__")
+                    )
+                else:
+                    shutil.copy2(src, context / source)
+        shim = root / "shim"
+        shim.mkdir()
+        (shim / "python").symlink_to(_same_python())
+        env = {
+            **build.env,
+            "VENV": str(root / "opt" / "venv"),
+            "PATH": f"{shim}:{os.environ['PATH']}",
+            "HOME": os.environ.get("HOME", "/root"),
+        }
+        # The image builds with PIP_NO_CACHE_DIR=1 to keep layers small; here the warm cache is reused.
+        env.pop("PIP_NO_CACHE_DIR", None)
+        for command in build.run:
+            subprocess.run(["sh", "-c", command], cwd=context, env=env, check=True)
+        models = root / "app" / "models"
+        shutil.copytree(ROOT / "models", models)
+        for path in [models, *models.rglob("*")]:
+            path.chmod(0o555)  # COPY --chown=0:0 --chmod=0555
+        (root / "app").chmod(0o755)
+        yield root
+    finally:
+        for path in root.rglob("*"):
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)  # the read-only model folders, so a non-root run can delete
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _runtime_env(root: Path, port: int) -> dict[str, str]:
