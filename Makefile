@@ -69,3 +69,11 @@ metrics-overhead: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# One pod's capacity and 3 replicas behind Debian's nginx (loopback only), then the README's
+# "Scaling out" tables: about 3 minutes on a quiet 2-core machine.
+.PHONY: scale-bench
+scale-bench: $(DEV_STAMP)
+	$(BIN)/python benchmarks/capacity.py --workers 2 --duration 30 --apply
+	$(BIN)/python benchmarks/replicas.py
+	$(BIN)/python benchmarks/update_readme.py

@@ -11,6 +11,7 @@ script; tests/test_readme.py fails while the README differs from what this would
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -445,6 +446,94 @@ FIGURES = {
     "parse-validate": lambda: _us(result("inference")["request_path"]["parse_validate_median_us"]),
     "preload": _preload,
 }
+# "Scaling out": capacity.json, replicas.json and the HPA manifest.
+HPA = ROOT / "deploy" / "kubernetes" / "base" / "hpa.yaml"
+EXAMPLE_LOADS = (1_000, 5_000, 20_000)
+
+
+def hpa_target() -> int:
+    import yaml  # PyYAML: in the dev extra (via the test tools), not needed for other tables
+
+    hpa = yaml.safe_load(HPA.read_text())
+    [metric] = hpa["spec"]["metrics"]
+    return metric["resource"]["target"]["averageUtilization"]
+
+
+def replicas_for(load: float, per_pod: float, target_percent: int) -> int:
+    """Pods the HPA settles on: each pod kept at target% of the CPU it requests."""
+    return math.ceil(load / (per_pod * target_percent / 100))
+
+
+def capacity_table() -> str:
+    cap = json.loads((RESULTS / "capacity.json").read_text())
+    workers = cap["config"]["workers"]
+    per_core = cap["requests_per_second_per_core"]
+    per_pod = per_core * workers
+    target = hpa_target()
+    mem = cap["memory_mib"]
+    rec = cap["recommended"]
+    lines = [
+        "| measured (`benchmarks/results/capacity.json`) | value |",
+        "|---|---|",
+        f"| one server, {workers} workers, saturated ({cap['config']['connections']} connections, "
+        f"{cap['config']['duration_s']:.0f} s) | {cap['requests_per_second']:,.0f} req/s on "
+        f"{cap['cpu_cores_used']:.2f} cores |",
+        f"| **requests/s per core** | **{per_core:,.0f}** |",
+        f"| memory, all processes (PSS), idle -> peak | {mem['idle_pss']:.0f} -> "
+        f"{mem['peak_pss']:.0f} MiB (RSS summed: {mem['peak_rss_sum']:.0f} MiB) |",
+        f"| container resources (requests / limits) | CPU {rec['cpu_request']} / "
+        f"{rec['cpu_limit']}, memory {rec['memory_request']} / {rec['memory_limit']} |",
+        "",
+        f"A pod of {workers} workers requests {workers} cores, so it serves up to "
+        f"{per_core:,.0f} x {workers} = **{per_pod:,.0f} req/s**. The HPA keeps pods at "
+        f"{target}% of their CPU request, i.e. {per_pod * target / 100:,.0f} req/s each, so for a "
+        "load of L req/s it settles on ceil(L / "
+        f"{per_pod * target / 100:,.0f}) pods:",
+        "",
+        "| load | pods at the HPA target | + 1 for a pod lost (PDB, node drain) |",
+        "|---|---|---|",
+    ]
+    for load in EXAMPLE_LOADS:
+        n = replicas_for(load, per_pod, target)
+        lines.append(f"| {load:,} req/s | {n} | {n + 1} |")
+    lines.append("")
+    lines.append(
+        f"The {100 - target}% left is the headroom that absorbs a burst while new pods start "
+        "(how long a new replica takes to be ready: below the replicas table); set `maxReplicas` to "
+        "your peak's pod count and `minReplicas` to at least 2."
+    )
+    return "\n".join(lines)
+
+
+def replicas_table() -> str:
+    report = json.loads((RESULTS / "replicas.json").read_text())
+    cfg = report["config"]
+    phases = list(report["runs"][0]["phases"])
+    lines = [
+        "| nginx | " + " | ".join(phases) + " | all | req/s |",
+        "|---" * (len(phases) + 3) + "|",
+    ]
+    for r in report["runs"]:
+        cells = [f"{p['failed']} of {p['requests']:,}" for p in (r["phases"][n] for n in phases)]
+        lines.append(
+            f"| {'retry on connection errors' if r['retry'] else 'no retry'} | "
+            + " | ".join(cells)
+            + f" | **{r['failed']} of {r['requests']:,}** | {r['requests_per_second']:,.0f} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Failed requests per phase, {cfg['replicas']} replicas x {cfg['workers_per_replica']} "
+        f"worker(s), {cfg['clients']} clients on new connections, {cfg['hold_s']} s between "
+        f"events, {cfg['balancer']}, {cfg['cores']} cores shared by everything."
+    )
+    ready = sorted(t for r in report["runs"] for t in r.get("seconds_to_ready", []))
+    if ready:
+        lines.append(
+            f"A replica (re)started under this load was ready (models loaded, verified, warmed) "
+            f"in {ready[len(ready) // 2]:.1f} s median, {ready[-1]:.1f} s at most "
+            f"({len(ready)} starts)."
+        )
+    return "\n".join(lines)
 
 
 SECTIONS = {
@@ -456,6 +545,8 @@ SECTIONS = {
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
     "metrics-overhead": lambda: metrics_overhead_table(),
     "quickstart-answer": quickstart_answer,
+    "capacity": capacity_table,
+    "replicas": replicas_table,
 }
 
 

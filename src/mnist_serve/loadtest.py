@@ -244,6 +244,7 @@ class GunicornServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stderr.close()
 
 
 def run_wrk(url: str, files: BodyFiles, content_type: str, config: LoadTestConfig, duration: float):
