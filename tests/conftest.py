@@ -67,13 +67,16 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
         env=env,
         cwd=ROOT,
     )
-    url = f"http://127.0.0.1:{port}"
+    # HTTPS when the test hands Gunicorn a certificate (then trusted for the readiness check).
+    scheme = "https" if env.get("MNIST_SERVE_CERTFILE") else "http"
+    verify = env.get("MNIST_SERVE_CERTFILE") or True
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}")
         try:
-            if requests.get(url + "/health/ready", timeout=5).status_code == 200:
+            if requests.get(url + "/health/ready", timeout=5, verify=verify).status_code == 200:
                 return Server(url, process)
         except requests.RequestException:
             # Not listening yet, or listening while the workers still load (a busy machine).

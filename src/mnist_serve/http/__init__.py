@@ -20,9 +20,21 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
 
-    from mnist_serve.http import docs, errors, health, image, openapi, seed, tfserving, ui, v2
+    from mnist_serve.http import (
+        auth,
+        docs,
+        errors,
+        health,
+        image,
+        openapi,
+        seed,
+        tfserving,
+        ui,
+        v2,
+    )
 
     errors.init_app(app)
+    auth.init_app(app, settings.token())
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     # Images in (PNG/JPEG/GIF/BMP) and the drawing page that uses them.
