@@ -17,6 +17,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,15 @@ def body() -> bytes:
     return json.dumps({"image_vector": pixels}).encode()
 
 
-def _server(config: FaultConfig) -> GunicornServer:
-    return GunicornServer(PRODUCT, config.workers, 1, config.env)
+@contextmanager
+def _server(config: FaultConfig) -> Iterator[GunicornServer]:
+    server = GunicornServer(PRODUCT, config.workers, 1, config.env)
+    try:
+        with server:
+            yield server
+    finally:
+        if getattr(server, "process", None) is not None and server.process.stderr:
+            server.process.stderr.close()
 
 
 def _failures(result: dict) -> int:
