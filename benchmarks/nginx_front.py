@@ -93,3 +93,4 @@ class NginxFront:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stderr.close()
