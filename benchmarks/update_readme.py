@@ -203,6 +203,116 @@ def targets_table() -> str:
     return "\n".join(lines)
 
 
+def serving_options_table() -> str:
+    """Worker class and count, keep-alive, nginx in front: from benchmarks/serving_options.py."""
+    report = json.loads((RESULTS / "serving_options.json").read_text())
+    lines = [
+        "| option | req/s | p50 | p99 | errors | normal client beside "
+        f"{report['slow_clients']} slow clients: p99 | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["options"]:
+        low, high = r["rps_range"]
+        lines.append(
+            f"| {r['option']} | **{r['requests_per_second']:,.0f}** ({low:,.0f}-{high:,.0f}) | "
+            f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['errors']} | "
+            f"{r['normal_p99_ms_beside_slow_clients']:,.1f} ms | "
+            f"{r['normal_failed_beside_slow_clients']} of {r['normal_requests']} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Median of {report['rounds']} interleaved rounds (req/s range in brackets); wrk, "
+        f"{report['connections']} connections, {report['duration_s']:.0f} s per run, example JSON, "
+        f"{report['cpu_count']} cores; a normal request fails after 5 s without an answer. "
+        "From `benchmarks/results/serving_options.json`."
+    )
+    return "\n".join(lines)
+
+
+def faults_table() -> str:
+    """What each fault cost under load: from `mnist-serve faults`."""
+    report = json.loads((RESULTS / "faults.json").read_text())
+    s, ok = report["scenarios"], report["verdicts"]
+    cfg = report["config"]
+
+    def mark(name: str) -> str:
+        return "met" if ok.get(name) else "**not met**"
+
+    rows = []
+    if "sigkill" in s:
+        r = s["sigkill"]
+        rows.append(
+            (
+                "one worker SIGKILLed under load",
+                "<= 0.1% failed",
+                f"{r['failed']} of {r['requests']:,} failed ({r['failed_percent']:.3f}%)",
+                "sigkill",
+            )
+        )
+    if "sighup" in s:
+        r = s["sighup"]
+        rows.append(
+            (
+                "two SIGHUPs (reload) under load",
+                "0 failed",
+                f"{r['failed']} of {r['requests']:,} failed",
+                "sighup",
+            )
+        )
+    if "sigterm" in s:
+        r = s["sigterm"]
+        rows.append(
+            (
+                "SIGTERM with requests in flight",
+                "all answered",
+                f"{r['in_flight_answered_200']} of {r['in_flight']} answered 200, exit {r['exit_code']}",
+                "sigterm",
+            )
+        )
+    if "soak" in s:
+        r = s["soak"]
+        rows.append(
+            (
+                f"soak, {r['seconds']:.0f} s",
+                "0 errors, RSS growth < 10%",
+                f"{r['requests']:,} requests, {r['failed']} failed, worker RSS "
+                f"{r['rss_mib_before']} -> {r['rss_mib_after']} MiB ({r['rss_growth_percent']:+.1f}%)",
+                "soak",
+            )
+        )
+    if "slow_clients" in s:
+        r = s["slow_clients"]
+        rows.append(
+            (
+                f"{r['slow_clients']} slow clients (half headers, half bodies)",
+                "normal p99 <= 100 ms, 0 failed",
+                f"normal client p99 {r['normal']['p99_ms']:.1f} ms, "
+                f"{r['normal']['failed']} of {r['normal']['requests']} failed",
+                "slow_clients",
+            )
+        )
+    if "kill_all" in s:
+        r = s["kill_all"]
+        rows.append(
+            (
+                "every worker SIGKILLed at once",
+                "comes back by itself",
+                f"ready again after {r['seconds_to_ready']:.1f} s",
+                "kill_all",
+            )
+        )
+    lines = ["| fault | target | measured | |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {mark(n)} |" for a, b, c, n in rows]
+    lines.append("")
+    env = report.get("server_env") or {}
+    lines.append(
+        f"{cfg['workers']} workers ({env.get('MNIST_SERVE_WORKER_CLASS', 'default worker class')}), "
+        f"wrk with {cfg['connections']} connections, {cfg['duration']:.0f} s of load around each "
+        f"signal, on {report['cpu_count']} cores. From `benchmarks/results/faults.json`."
+    )
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "targets": targets_table,
     "accuracy": accuracy_table,
@@ -210,6 +320,8 @@ SECTIONS = {
     "loadtest": loadtest_table,
     "loadtest-sweep": lambda: loadtest_table("loadtest-sweep.json"),
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
+    "serving-options": serving_options_table,
+    "faults": faults_table,
 }
 
 
