@@ -24,9 +24,12 @@ OPEN = [
     "/health/ready",
     "/v2/health/live",
     "/v2/health/ready",
+    "/v2/models/mlp/ready",
     "/",
+    "/static/app.js",
     "/openapi.json",
 ]
+GUARDED_METADATA = ["/v2", "/v2/models/mlp", "/v1/models/mlp", "/v1/models/mlp/metadata"]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,14 @@ def test_inference_with_the_token_answers(guarded, example_pixels, path, kind):
 @pytest.mark.parametrize("path", OPEN)
 def test_health_page_and_docs_stay_open(guarded, path):
     assert guarded.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", GUARDED_METADATA)
+def test_model_metadata_needs_the_token_too(guarded, path):
+    assert guarded.get(path).status_code == 401
+    assert requests.get(
+        guarded.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ).ok
 
 
 def test_a_token_file_works_like_the_variable(tmp_path, example_pixels):
