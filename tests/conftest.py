@@ -45,7 +45,10 @@ class Server:
         return [int(p) for p in children.read_text().split()]
 
 
-def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = MODELS) -> Server:
+def start_server(
+    env_overrides: dict[str, str] | None = None, model_dir: Path = MODELS, url: str | None = None
+) -> Server:
+    """`url`: where it answers when that is not its own TCP port (e.g. a proxy in front)."""
     port = free_port()
     env = {
         **os.environ,
@@ -70,7 +73,7 @@ def start_server(env_overrides: dict[str, str] | None = None, model_dir: Path = 
     # HTTPS when the test hands Gunicorn a certificate (then trusted for the readiness check).
     scheme = "https" if env.get("MNIST_SERVE_CERTFILE") else "http"
     verify = env.get("MNIST_SERVE_CERTFILE") or True
-    url = f"{scheme}://127.0.0.1:{port}"
+    url = url or f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -4,15 +4,13 @@ answers, the app's body limits, and slow clients held by nginx, not by sync work
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import requests
 from benchmarks.nginx_front import NginxFront, nginx_binary
 
 from mnist_serve import faults
-from tests.conftest import MODELS, ROOT
+from tests.conftest import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -23,34 +21,12 @@ def front(tmp_path_factory):
         pytest.skip("nginx is missing (apt-get install nginx)")
     folder = tmp_path_factory.mktemp("ngx")
     sock = folder / "g.sock"
-    env = {
-        **os.environ,
-        "MNIST_SERVE_BIND": f"unix:{sock}",
-        "MNIST_SERVE_WORKERS": "2",
+    with NginxFront(folder, sock) as nginx:
         # Behind nginx even bare sync workers never see a slow client.
-        "MNIST_SERVE_WORKER_CLASS": "sync",
-        "MNIST_SERVE_MODEL_DIR": str(MODELS),
-        "MNIST_SERVE_LOG_LEVEL": "warning",
-    }
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:mnist_serve.gunicorn_conf",
-            "mnist_serve.wsgi:app",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        with NginxFront(folder, sock) as nginx:
-            faults.wait_ready(nginx.url, timeout=120)
-            yield nginx
-    finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
+        settings = {"MNIST_SERVE_BIND": f"unix:{sock}", "MNIST_SERVE_WORKER_CLASS": "sync"}
+        server = start_server(settings, url=nginx.url)
+        yield nginx
+        stop_server(server)
 
 
 def test_answers_through_nginx(front, example_pixels):

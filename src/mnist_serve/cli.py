@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnist_serve.config import PROJECT_ROOT, load_settings
+from mnist_serve.config import PROJECT_ROOT, WORKER_CLASSES, load_settings
 from mnist_serve.errors import ArtifactError, DataError, ServeError
 
 
@@ -24,6 +24,21 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
         "without it MNIST is downloaded once and checked by sha256",
     )
     p.add_argument("--mirror", help="base URL of an MNIST mirror (default: a public one)")
+
+
+def _add_out(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_ROOT / "benchmarks/results" / name,
+        help="results JSON (a PNG plot is written beside it)",
+    )
+
+
+def _add_worker_class(p: argparse.ArgumentParser, default_help: str) -> None:
+    p.add_argument(
+        "--worker-class", choices=WORKER_CLASSES, help=f"Gunicorn worker class ({default_help})"
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -290,11 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=int, help="threads per worker; >1 uses the gthread worker (default 1)"
     )
-    p.add_argument(
-        "--worker-class",
-        choices=["auto", "gevent", "sync", "gthread"],
-        help="Gunicorn worker class (default auto: gevent, or gthread with --threads > 1)",
-    )
+    _add_worker_class(p, "default auto: gevent, or gthread with --threads > 1")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="in-process inference speed test (the seed's script)")
@@ -307,12 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trials", type=int, default=1000, help="timed calls per measurement")
     p.add_argument("--batch", type=int, default=256, help="images per call in the batch timing")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=PROJECT_ROOT / "benchmarks/results/inference.json",
-        help="results JSON (a PNG plot is written beside it)",
-    )
+    _add_out(p, "inference.json")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("loadtest", help="drive Gunicorn with wrk; compare with the baselines")
@@ -344,12 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="measure each target this many times, interleaved; report the median run",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=PROJECT_ROOT / "benchmarks/results/loadtest.json",
-        help="results JSON (a PNG plot is written beside it)",
-    )
+    _add_out(p, "loadtest.json")
     p.set_defaults(func=cmd_loadtest)
 
     p = sub.add_parser(
@@ -362,11 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated subset of: sigkill,sighup,sigterm,soak,slow_clients,kill_all",
     )
     p.add_argument("--workers", type=int, default=2, help="Gunicorn workers (default 2)")
-    p.add_argument(
-        "--worker-class",
-        choices=["auto", "gevent", "sync", "gthread"],
-        help="Gunicorn worker class (default: the server's default)",
-    )
+    _add_worker_class(p, "default: the server's default")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     p.add_argument(
         "--duration",
@@ -390,12 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="requests the normal client sends beside the slow ones (default 200)",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=PROJECT_ROOT / "benchmarks/results/faults.json",
-        help="results JSON (a PNG plot is written beside it)",
-    )
+    _add_out(p, "faults.json")
     p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")
@@ -419,12 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_dir(p)
     _add_data_dir(p)
     p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=PROJECT_ROOT / "benchmarks/results/image_robustness.json",
-        help="results JSON (a PNG plot is written beside it)",
-    )
+    _add_out(p, "image_robustness.json")
     p.set_defaults(func=cmd_robustness)
     return parser
 

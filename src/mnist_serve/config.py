@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,10 @@ def default_model_dir() -> Path:
     """The repo's shipped `models/` for a source checkout, else `./models`."""
     shipped = PROJECT_ROOT / "models"
     return shipped if (shipped / "manifest.json").is_file() else Path.cwd() / "models"
+
+
+WorkerClass = Literal["auto", "gevent", "sync", "gthread"]
+WORKER_CLASSES = get_args(WorkerClass)
 
 
 def default_workers() -> int:
@@ -73,7 +77,7 @@ class Settings(BaseSettings):
     access_log: bool = False
     """Write one access-log line per request (costs throughput under load)."""
 
-    worker_class: Literal["auto", "gevent", "sync", "gthread"] = "auto"
+    worker_class: WorkerClass = "auto"
     """Gunicorn worker class. `auto`: gevent (one greenlet per connection, so slow clients
     cannot hold a worker), or gthread when threads > 1. `sync` only behind a buffering proxy
     such as deploy/nginx/."""
