@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from mnist_serve import faults
 from tests.conftest import MODELS, ROOT, free_port
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:mnist_serve.gunicorn_conf"]
@@ -131,3 +132,25 @@ def test_serve_refuses_a_missing_artifact_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert len(error_lines(result)) == 1, result.stderr
     assert name in result.stderr
+
+
+def test_a_bind_on_gunicorns_command_line_wins_over_the_variable():
+    """The seed's `gunicorn --bind ...` must not be refused for MNIST_SERVE_BIND's port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        port = free_port()
+        env = {**os.environ, "MNIST_SERVE_BIND": f"127.0.0.1:{busy}", "MNIST_SERVE_WORKERS": "1"}
+        process = subprocess.Popen(
+            [*GUNICORN[:-1], "--bind", f"127.0.0.1:{port}", GUNICORN[-1]],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert faults.wait_ready(f"http://127.0.0.1:{port}", timeout=120) >= 0
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

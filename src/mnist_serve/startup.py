@@ -42,6 +42,8 @@ def check_bind_free(bind: str) -> None:
     ten lines). Skipped when Gunicorn inherits its sockets (USR2 upgrade, systemd)."""
     if bind.startswith("unix:") or "GUNICORN_FD" in os.environ or "LISTEN_FDS" in os.environ:
         return
+    if _bind_given_to_gunicorn():  # `gunicorn --bind ...` (the seed's command) wins over ours
+        return
     host, _, port = bind.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -62,6 +64,11 @@ def check_bind_free(bind: str) -> None:
                 "use an address of this machine, e.g. 127.0.0.1:8887 or 0.0.0.0:8887"
             )
         raise
+
+
+def _bind_given_to_gunicorn() -> bool:
+    args = [*sys.argv[1:], *os.environ.get("GUNICORN_CMD_ARGS", "").split()]
+    return any(a.startswith(("-b", "--bind")) for a in args)
 
 
 def artifact_failure(exc: BaseException) -> NoReturn:
