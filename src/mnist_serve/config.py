@@ -105,8 +105,8 @@ class Settings(BaseSettings):
         if value.startswith("unix:") and len(value) > len("unix:"):
             return value
         match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", value)
-        if match is None or not 1 <= int(match.group(2)) <= 65535:
-            raise ValueError("expected host:port (port 1-65535), e.g. 127.0.0.1:8887, or unix:PATH")
+        if match is None or int(match.group(2)) > 65535:
+            raise ValueError("expected host:port (port 0-65535), e.g. 127.0.0.1:8887, or unix:PATH")
         return value
 
     @field_validator("api_token_file", "certfile", "keyfile")
