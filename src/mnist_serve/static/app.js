@@ -182,7 +182,8 @@ function predictPad() {
     return;
   }
   lastLive = performance.now();
-  pad.toBlob((blob) => blob && predict(blob, "image/png", "Your drawing"), "image/png");
+  // Cleared before the blob was ready: nothing to predict any more.
+  pad.toBlob((blob) => blob && inked && predict(blob, "image/png", "Your drawing"), "image/png");
 }
 
 // --- drawing with mouse, pen or touch ------------------------------------------------------
