@@ -106,6 +106,13 @@ def _spread(run: dict) -> str:
     return f" ({min(every):,.0f}-{max(every):,.0f})" if every else ""
 
 
+def _worker_class(cfg: dict) -> str:
+    """Files written before MNIST_SERVE_WORKER_CLASS existed were measured with sync workers."""
+    default = "gevent" if "worker_class" in cfg else "sync"
+    chosen = cfg.get("worker_class", "auto")
+    return (default if cfg["threads"] == 1 else "gthread") if chosen == "auto" else chosen
+
+
 def loadtest_table(name: str = "loadtest.json") -> str:
     path = RESULTS / name
     report = json.loads(path.read_text())
@@ -150,7 +157,7 @@ def loadtest_table(name: str = "loadtest.json") -> str:
         + f"`{cfg['payload']}` payload, {cfg['connections']} connections, {cfg['duration']:.0f} s per run "
         f"after {cfg['warmup']:.0f} s of warm-up, wrk with {cfg['wrk_threads']} threads on the same "
         f"{report['machine']['cores']}-core machine ({report['machine']['cpu']}); Gunicorn "
-        f"{'sync' if cfg['threads'] == 1 else 'gthread'} workers. From `benchmarks/results/{name}`."
+        f"{_worker_class(cfg)} workers. From `benchmarks/results/{name}`."
     )
     return "\n".join(lines)
 

@@ -205,6 +205,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         duration=args.duration,
         repeat=args.repeat,
         url=args.url,
+        worker_class=args.worker_class or "auto",
     )
     unknown = set(config.targets) - set(loadtest.TARGETS)
     try:
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Gunicorn workers, comma-separated for a sweep, e.g. 1,2,4,8 (default: cores)",
     )
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
+    _add_worker_class(p, "default auto: gevent, or gthread with --threads > 1")
     p.add_argument(
         "--connections", type=int, default=16, help="concurrent wrk connections (default 16)"
     )

@@ -59,6 +59,8 @@ class LoadTestConfig:
     wrk_threads: int = 2
     repeat: int = 1
     url: str | None = None
+    worker_class: str = "auto"
+    """MNIST_SERVE_WORKER_CLASS for every target (auto: gevent, gthread with threads > 1)."""
     example: Path = PROJECT_ROOT / "examples" / "mnist_image_example.json"
 
 
@@ -226,6 +228,7 @@ def _check_answer(url: str, body: bytes, content_type: str) -> None:
 def measure(
     app: str, workers: int, config: LoadTestConfig, body: bytes, ctype: str, env=None
 ) -> dict:
+    env = {"MNIST_SERVE_WORKER_CLASS": config.worker_class, **(env or {})}
     with GunicornServer(app, workers, config.threads, env) as server:
         url = server.url + config.endpoint
         _check_answer(url, body, ctype)
