@@ -29,8 +29,8 @@ WORKER_CLASSES = get_args(WorkerClass)
 
 def default_workers() -> int:
     """One worker per core, capped: inference is CPU-bound, so more workers than cores only
-    queue behind each other (on 2 cores, 5 workers doubled p99 at the same throughput; see
-    `mnist-serve faults --sweep` and the README's worker sweep)."""
+    queue behind each other (issue 9: on 2 cores, 5 sync workers doubled p99 at the same
+    throughput; benchmarks/serving_options.py measures the counts)."""
     return min(os.cpu_count() or 1, 12)
 
 
