@@ -51,11 +51,13 @@ bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench
 
 # wrk must be installed (Debian/Ubuntu: apt-get install wrk); the command says so if it is not.
+# Request bodies rotate through MNIST test images from DATA_DIR (or the verified download).
+LOADTEST := $(BIN)/mnist-serve loadtest $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --repeat 3
 loadtest: $(DEV_STAMP)
-	$(BIN)/mnist-serve loadtest --repeat 3 --out benchmarks/results/loadtest.json
-	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --workers 1,2,4,8 --repeat 3 \
+	$(LOADTEST) --out benchmarks/results/loadtest.json
+	$(LOADTEST) --targets product,floor,floor+models --workers 1,2,4,8 \
 		--out benchmarks/results/loadtest-sweep.json
-	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary --repeat 3 \
+	$(LOADTEST) --targets product,floor,floor+models --payload binary \
 		--out benchmarks/results/loadtest-binary.json
 	$(BIN)/python benchmarks/update_readme.py
 

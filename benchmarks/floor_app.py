@@ -1,20 +1,38 @@
 """The floor: a no-op Flask endpoint under the same Gunicorn settings as the product.
 
-It reads the body and returns a fixed answer of the product's size, so the product's distance
-from it is exactly the product's own work (parsing, validation, two models, encoding).
+It reads the body and returns a fixed answer, so the product's distance from it is exactly the
+product's own work (parsing, validation, two models, encoding). The answer is a real one of the
+served models, made once at start (`answer()`), so its size is the product's.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from flask import Flask, Response, request
 
-# A real answer of the product for the example image, so response sizes match.
-FIXED = (
-    b'{"mlp":{"predicted_number":5,"confidence":0.99999,"probabilities":[1.1e-09,2.2e-08,'
-    b"3.3e-07,0.0012,4.4e-12,0.99879,5.5e-10,6.6e-08,7.7e-07,8.8e-08]},"
-    b'"xgboost":{"predicted_number":5,"confidence":0.98765,"probabilities":[0.0011,0.0012,'
-    b"0.0013,0.0014,0.0015,0.98765,0.0016,0.0017,0.0018,0.0019]}}"
-)
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist_image_example.json"
+
+
+def answer() -> bytes:
+    """The product's answer, byte for byte: from $FLOOR_ANSWER_FILE when the load test wrote one
+    (its first request body's answer), else `mnist-serve predict` on the example, in a child
+    process so this app never loads the models itself."""
+    path = os.environ.get("FLOOR_ANSWER_FILE")
+    if path:
+        return Path(path).read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-m", "mnist_serve.cli", "predict", str(EXAMPLE)],
+        capture_output=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+FIXED = answer()
 
 app = Flask(__name__)
 

@@ -4,6 +4,8 @@ Trains each size with the shipped recipe (`MlpParams` but for `hidden`) on the t
 (the seeded 5k holdout kept out), exports it to ONNX the way training does, and measures
 validation and test accuracy and ONNX Runtime latency: single distinct images, and per image
 in a batch of 256, one thread. Choose on validation accuracy; the test column is for the record.
+Each size is timed as two graphs, one row each: `dense` (the plain product, what tf2onnx
+writes) and `shipped` (`export_mlp`'s graph, which adds the sparse single-image path).
 The weights of the first layers decide the cost: once they outgrow the core's L2 cache (2 MB
 here), every single-image call streams them from memory.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from mnist_serve import training
 from mnist_serve.bench import latency_us
 from mnist_serve.data import load_mnist
 from mnist_serve.runtime import _session_options
@@ -38,6 +41,19 @@ from mnist_serve.training import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def export_dense(model, path: Path) -> None:
+    """`export_mlp` without its sparse single-image path: the dense graph alone."""
+    sparse = training.sparse_single_image
+    training.sparse_single_image = lambda onnx_model: onnx_model
+    try:
+        export_mlp(model, path)
+    finally:
+        training.sparse_single_image = sparse
+
+
+GRAPHS = {"dense": export_dense, "shipped": export_mlp}
+
+
 def _run(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
     return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
 
@@ -48,40 +64,53 @@ def main() -> None:
     parser.add_argument("--sizes", default="512x384,384x256,256x256,256x128")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mlp_tradeoff.json")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (smoke runs)")
+    parser.add_argument("--limit", type=int, help="first N training images only (smoke runs)")
     args = parser.parse_args()
 
     arrays = split(load_mnist(args.data_dir), 5000, args.seed)
+    if args.limit:
+        arrays["train"] = tuple(a[: args.limit] for a in arrays["train"])
     (x_test, y_test), (x_val, y_val) = arrays["test"], arrays["val"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             hidden = tuple(int(u) for u in size.split("x"))
             params = replace(MlpParams(), hidden=hidden)
+            if args.epochs:
+                params = replace(params, epochs=args.epochs)
             started = time.monotonic()
             model = fit_mlp(*arrays["train"], params, args.seed)
             fit_seconds = time.monotonic() - started
-            path = Path(tmp) / f"mlp-{size}.onnx"
-            export_mlp(model, path)
-            session = ort.InferenceSession(str(path), _session_options())
-            rows.append(
-                {
-                    "hidden": list(hidden),
-                    "parameters": int(model.count_params()),
-                    "val_accuracy": accuracy(_run(session, x_val), y_val),
-                    "test_accuracy": accuracy(_run(session, x_test), y_test),
-                    "fit_seconds": round(fit_seconds, 1),
-                    "onnx_bytes": path.stat().st_size,
-                    "path": str(path),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            for graph, export in GRAPHS.items():
+                path = Path(tmp) / f"mlp-{size}-{graph}.onnx"
+                export(model, path)
+                session = ort.InferenceSession(str(path), _session_options())
+                rows.append(
+                    {
+                        "hidden": list(hidden),
+                        "graph": graph,
+                        "parameters": int(model.count_params()),
+                        "val_accuracy": accuracy(_run(session, x_val), y_val),
+                        "test_accuracy": accuracy(_run(session, x_test), y_test),
+                        "fit_seconds": round(fit_seconds, 1),
+                        "onnx_bytes": path.stat().st_size,
+                        "path": str(path),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
         # Time every size at the end, back to back, with nothing else running.
         for row in rows:
             session = ort.InferenceSession(row.pop("path"), _session_options())
             row.update(latency_us(lambda rows, s=session: _run(s, rows), x_test, batches=10))
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"recipe": {**vars(MlpParams()), "hidden": "varied"}, "rows": rows}
+    recipe = replace(MlpParams(), epochs=args.epochs or MlpParams().epochs)
+    report = {
+        "recipe": {**vars(recipe), "hidden": "varied"},
+        "train_rows": len(arrays["train"][0]),
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(rows, args.out.with_suffix(".png"))
 
@@ -93,6 +122,9 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    # One point per size: the dense graph's cost (rows of older files carry no `graph`).
+    shipped = {tuple(r["hidden"]): r for r in rows if r.get("graph") == "shipped"}
+    rows = [r for r in rows if r.get("graph", "dense") == "dense"]
     labels = ["x".join(map(str, r["hidden"])) for r in rows]
     pos = np.arange(len(rows))
     ax.plot(pos, [r["val_accuracy"] * 100 for r in rows], marker="o", color="C0", label="val")
@@ -111,7 +143,7 @@ def plot(rows: list[dict], path: Path) -> None:
         0.3,
         color="C1",
         alpha=0.5,
-        label="single",
+        label="single, dense graph",
     )
     right.bar(
         pos + 0.15,
@@ -121,6 +153,14 @@ def plot(rows: list[dict], path: Path) -> None:
         alpha=0.5,
         label="batch 256, per image",
     )
+    if shipped:
+        right.scatter(
+            pos,
+            [shipped[tuple(r["hidden"])]["single_median_us"] for r in rows],
+            color="C3",
+            marker="D",
+            label="single, shipped graph (sparse path)",
+        )
     right.set_ylabel("microseconds per image")
     right.legend(loc="upper right")
     ax.set_title("MLP: accuracy vs ONNX Runtime cost by hidden-layer sizes")

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks.nginx_front import NginxFront
 from mnist_serve import faults
-from mnist_serve.loadtest import GunicornServer, LoadTestConfig, run_wrk
+from mnist_serve.loadtest import GunicornServer
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "serving_options.json"
@@ -60,11 +60,8 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
             server.url = front.url  # readiness and load go through nginx
         stack.enter_context(server)
         stack.callback(lambda: server.process.stderr.close())
-        url = server.url + faults.ENDPOINT
-        body = faults.body()
-        load = LoadTestConfig(connections=args.connections, duration=args.duration)
-        run_wrk(url, body, "application/json", load, 2)
-        result = run_wrk(url, body, "application/json", load, args.duration)
+        faults.wrk(server.url, args.connections, 2)
+        result = faults.wrk(server.url, args.connections, args.duration)
         config = faults.FaultConfig(
             slow_clients=args.slow_clients,
             slow_seconds=args.slow_seconds,

@@ -1,21 +1,40 @@
-"""Rewrite the README's measured tables from the files the commands wrote.
+"""Rewrite the README's measured tables, figures and sample answer from the files behind them.
 
-Every number in those README sections comes from `models/manifest.json` or a file under
-`benchmarks/results/`; run this after `mnist-serve train`, `bench` or `loadtest`.
+Two kinds of generated text, both marked in the README source and invisible when rendered:
+sections (`<!-- NAME:start -->` ... `<!-- NAME:end -->`, the tables and the quick-start answer)
+and inline figures in prose (`<!--f:NAME-->68 us<!--/f-->`). Every number in them comes from
+`models/manifest.json`, a file under `benchmarks/results/`, or (the sample answer) the served
+models themselves. Run this after `mnist-serve train`, `bench`, `loadtest` or a benchmark
+script; tests/test_readme.py fails while the README differs from what this would write.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+EXAMPLE = ROOT / "examples" / "mnist_image_example.json"
+SECTION = re.compile(r"(<!-- ([\w-]+):start -->\n).*?(<!-- \2:end -->)", re.DOTALL)
+FIGURE = re.compile(r"(<!--f:([\w-]+)-->).*?(<!--/f-->)", re.DOTALL)
+
+
+@cache
+def result(name: str) -> dict:
+    """A results file by name (`inference` -> benchmarks/results/inference.json)."""
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+@cache
+def load_manifest() -> dict:
+    return json.loads((ROOT / "models" / "manifest.json").read_text())
 
 
 def accuracy_table() -> str:
-    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    manifest = load_manifest()
     seed = {"mlp": ("99.59%", "97.62%", "97.81%"), "xgboost": ("99.01%", "-", "96.40%")}
     lines = [
         "| model | train | validation (holdout) | **test (10k MNIST)** | seed's test | artifact |",
@@ -50,7 +69,7 @@ def accuracy_table() -> str:
 
 
 def inference_table() -> str:
-    bench = json.loads((RESULTS / "inference.json").read_text())
+    bench = result("inference")
     lines = [
         "| model | mean | median | p99 | min | max | std | predictions/s | per image, batch of "
         f"{bench['batch']} | seed (mean) |",
@@ -114,8 +133,7 @@ def _worker_class(cfg: dict) -> str:
 
 
 def loadtest_table(name: str = "loadtest.json") -> str:
-    path = RESULTS / name
-    report = json.loads(path.read_text())
+    report = result(name.removesuffix(".json"))
     cfg = report["config"]
     lines = [
         "| target | workers | req/s | p50 | p90 | p99 | max | errors | non-2xx | RSS/worker | start to ready |",
@@ -164,9 +182,7 @@ def loadtest_table(name: str = "loadtest.json") -> str:
 
 def targets_table() -> str:
     """Issue targets against the measured figures, all read from the results files."""
-    bench = json.loads((RESULTS / "inference.json").read_text())
-    load = json.loads((RESULTS / "loadtest.json").read_text())
-    binary = json.loads((RESULTS / "loadtest-binary.json").read_text())
+    bench, load, binary = result("inference"), result("loadtest"), result("loadtest-binary")
     product = next(r for r in load["runs"] if r["target"] == "product")
     ratios = load["ratios"][0]
     binary_ratio = binary["ratios"][0]["product_over_floor"]
@@ -210,9 +226,16 @@ def targets_table() -> str:
     return "\n".join(lines)
 
 
+# Sections whose results the lead measures on a quiet machine (`make production`): until the
+# file exists they say so instead of showing numbers from a busy one.
+NOT_MEASURED = "_Not measured yet: run `make production`._"
+
+
 def serving_options_table() -> str:
     """Worker class and count, keep-alive, nginx in front: from benchmarks/serving_options.py."""
-    report = json.loads((RESULTS / "serving_options.json").read_text())
+    if not (RESULTS / "serving_options.json").is_file():
+        return NOT_MEASURED
+    report = result("serving_options")
     lines = [
         "| option | req/s | p50 | p99 | errors | normal client beside "
         f"{report['slow_clients']} slow clients: p99 | failed |",
@@ -238,7 +261,9 @@ def serving_options_table() -> str:
 
 def faults_table() -> str:
     """What each fault cost under load: from `mnist-serve faults`."""
-    report = json.loads((RESULTS / "faults.json").read_text())
+    if not (RESULTS / "faults.json").is_file():
+        return NOT_MEASURED
+    report = result("faults")
     s, ok = report["scenarios"], report["verdicts"]
     cfg = report["config"]
 
@@ -320,6 +345,220 @@ def faults_table() -> str:
     return "\n".join(lines)
 
 
+def quickstart_answer() -> str:
+    """What the server answers for the example, computed by the same code from the served
+    models (tests/test_readme.py compares it with a live server's answer)."""
+    import orjson
+
+    from mnist_serve.http.parsing import images_from_document, parse_json
+    from mnist_serve.http.responses import seed_answers
+    from mnist_serve.runtime import ModelRegistry
+
+    x, _ = images_from_document(parse_json(EXAMPLE.read_bytes()), max_batch=1)
+    answer = seed_answers(ModelRegistry.load(ROOT / "models").predict_all(x))[0]
+    parts = [
+        orjson.dumps({name: value}, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
+        for name, value in answer.items()
+    ]
+    return "```json\n{" + ",\n ".join(parts) + "}\n```"
+
+
+# --- inline figures in the prose ---------------------------------------------------------
+
+
+def _us(value: float) -> str:
+    return f"{value:.0f} us"
+
+
+def _span(values: list[float], fmt: str = "{:.0f}") -> str:
+    """'14-32' for several values, '14' for one."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
+
+
+def _rows(name: str, key: str) -> dict:
+    return {r[key]: r for r in result(name)["rows"]}
+
+
+def _mlp_dense(hidden: tuple[int, int]) -> dict:
+    return next(
+        r
+        for r in result("mlp_tradeoff")["rows"]
+        if tuple(r["hidden"]) == hidden and r.get("graph", "dense") == "dense"
+    )
+
+
+def _mlp_smaller() -> str:
+    base = _mlp_dense((512, 384))
+    parts = []
+    for hidden in ((384, 256), (256, 256)):
+        row = _mlp_dense(hidden)
+        less = (base["val_accuracy"] - row["val_accuracy"]) * 100
+        parts.append(
+            f"{hidden[0]}x{hidden[1]} {_us(row['single_median_us'])} for {less:.2f} points "
+            "less validation accuracy"
+        )
+    return ", ".join(parts)
+
+
+def _robustness() -> str:
+    report = result("image_robustness")
+    scenarios = [s for s in report["scenarios"].values() if s["criterion"]]
+    worst = max(s[m]["drop_points"] for s in scenarios for m in report["original"])
+    ranges = ", ".join(
+        f"{'MLP' if m == 'mlp' else 'XGBoost'} {report['original'][m]:.2f} -> "
+        + _span([s[m]["accuracy"] for s in scenarios], "{:.2f}").replace("-", "..")
+        for m in report["original"]
+    )
+    return f"within {worst:.2f} points of their accuracy on the original vectors ({ranges})"
+
+
+def _xgb_rounds() -> str:
+    rows = _rows("xgb_tradeoff", "rounds")
+    return ", ".join(
+        f"{k} rounds {rows[k]['test_accuracy']:.2%} at {_us(rows[k]['single_median_us'])}"
+        for k in sorted(rows)
+        if k >= 100
+    )
+
+
+def _xgb_150_vs_100() -> str:
+    rows = _rows("xgb_tradeoff", "rounds")
+    gain = (rows[150]["test_accuracy"] - rows[100]["test_accuracy"]) * 100
+    cost = rows[150]["single_median_us"] / rows[100]["single_median_us"]
+    return f"150 gain {gain:.2f} test points for {cost:.1f}x"
+
+
+def _xgb_split_gain() -> str:
+    rows = _rows("xgb_tradeoff", "rounds")
+
+    def faster(k: int, kind: str) -> float:
+        row = rows[k]
+        return (1 - row[f"{kind}_us"] / row[f"classifier_{kind}_us"]) * 100
+
+    return (
+        f"{faster(100, 'single_median'):.0f}% (100 rounds) to {faster(150, 'single_median'):.0f}% "
+        f"(150 rounds) faster alone, {faster(100, 'batch256_per_image'):.0f}% per image in a batch"
+    )
+
+
+def _xgb_shapes() -> str:
+    rows = result("xgb_shapes")["rows"]
+    base, others = rows[0], rows[1:]
+    faster = [(1 - r["single_median_us"] / base["single_median_us"]) * 100 for r in others]
+    lose = [(base["val_accuracy"] - r["val_accuracy"]) * 100 for r in others]
+    cold = [r["cold_single_median_us"] for r in others]
+    size = [r["onnx_bytes"] / base["onnx_bytes"] for r in others]
+    return (
+        f"They are {_span(faster)}% faster warm, but lose {_span(lose, '{:.2f}')} validation "
+        f"points and are no faster with a cold cache ({_span(cold)} us against "
+        f"{_us(base['cold_single_median_us'])}): their nodes are spread over "
+        f"{_span(size, '{:.1f}')}x the bytes"
+    )
+
+
+def _ratio(name: str, key: str) -> float:
+    return result(name)["ratios"][0][key]
+
+
+def _models_share() -> str:
+    sweep = [r["floor_plus_models_over_floor"] for r in result("loadtest-sweep")["ratios"]]
+    return (
+        f"{_ratio('loadtest', 'floor_plus_models_over_floor'):.0%} of the floor "
+        f"({_span([v * 100 for v in sweep])}% across the worker sweep)"
+    )
+
+
+def _product_share() -> str:
+    json_, binary = (
+        _ratio(n, "product_over_floor_plus_models") for n in ("loadtest", "loadtest-binary")
+    )
+    costs = [(1 - v) * 100 for v in (json_, binary)]
+    return (
+        f"{json_:.0%} of the ceiling with JSON and {binary:.0%} with binary input: its own "
+        f"request handling (parsing, validation, routing, encoding) costs it {_span(costs)}%"
+    )
+
+
+def _run_spread() -> str:
+    spreads = [
+        (max(r["requests_per_second_all"]) - min(r["requests_per_second_all"]))
+        / r["requests_per_second"]
+        * 100
+        for name in ("loadtest", "loadtest-sweep", "loadtest-binary")
+        for r in result(name)["runs"]
+        if r.get("requests_per_second_all")
+    ]
+    return f"{max(spreads):.0f}%"
+
+
+def _cold_vs_warm() -> str:
+    models = result("inference")["models"].values()
+    cold = [m["cold_single_median_us"] for m in models]
+    warm = [m["single"]["median_us"] for m in models]
+    return f"{_span(cold)} us single-image with caches flushed, against {_span(warm)} us warm"
+
+
+def _profile() -> str:
+    share = result("profile")["share_of_worker_samples"]
+    gunicorn = sum(v for k, v in share.items() if k.startswith("Gunicorn"))
+    return (
+        f"ONNX Runtime {share['ONNX Runtime (both models)']:.0%} of the worker's time, Flask's "
+        f"own request/response machinery {share['Flask request/response machinery']:.0%}, "
+        f"Gunicorn's HTTP reading, writing and closing {gunicorn:.0%}, our parsing and "
+        f"validation {share['request parsing and validation']:.0%}, answer building and "
+        f"encoding {share['answer building and JSON encoding']:.0%}, the rest "
+        f"{share['other']:.0%}"
+    )
+
+
+def _preload() -> str:
+    runs = {r["preload"]: r for r in result("preload")["runs"]}
+    on, off = runs[True], runs[False]
+    return (
+        f"finds {on['total_pss_mib']:.0f} MiB of memory in all (PSS) with preloading against "
+        f"{off['total_pss_mib']:.0f} MiB without, and ready in {on['seconds_to_ready']:.2f} s "
+        f"against {off['seconds_to_ready']:.2f} s"
+    )
+
+
+def _bench(model: str, *keys: str) -> float:
+    value = result("inference")["models"][model]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+FIGURES = {
+    "robustness": _robustness,
+    "xgb-150-vs-100": _xgb_150_vs_100,
+    "retrain-minutes": lambda: (
+        f"{sum(m['train_seconds'] for m in load_manifest()['models']) / 60:.0f} minutes"
+    ),
+    "mlp-dense-single": lambda: _us(_mlp_dense((512, 384))["single_median_us"]),
+    "mlp-single": lambda: _us(_bench("mlp", "single", "median_us")),
+    "mlp-smaller": _mlp_smaller,
+    "xgb-repeated": lambda: _us(_bench("xgboost", "single_repeated", "median_us")),
+    "xgb-distinct": lambda: _us(_bench("xgboost", "single", "median_us")),
+    "xgb-rounds": _xgb_rounds,
+    "xgb-split-gain": _xgb_split_gain,
+    "xgb-batch": lambda: _us(_bench("xgboost", "batched", "per_image_us")),
+    "mlp-batch": lambda: f"{_bench('mlp', 'batched', 'per_image_us'):.1f} us",
+    "xgb-shapes": _xgb_shapes,
+    "xgb-50-rounds": lambda: (
+        f"{_rows('xgb_tradeoff', 'rounds')[50]['batch256_per_image_us']:.0f} us per image in a "
+        f"batch and score {_rows('xgb_tradeoff', 'rounds')[50]['test_accuracy']:.2%}"
+    ),
+    "run-spread": _run_spread,
+    "models-share": _models_share,
+    "product-share": _product_share,
+    "cold-vs-warm": _cold_vs_warm,
+    "profile": _profile,
+    "parse-validate": lambda: _us(result("inference")["request_path"]["parse_validate_median_us"]),
+    "preload": _preload,
+}
+
+
 SECTIONS = {
     "targets": targets_table,
     "accuracy": accuracy_table,
@@ -329,23 +568,26 @@ SECTIONS = {
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
     "serving-options": serving_options_table,
     "faults": faults_table,
+    "quickstart-answer": quickstart_answer,
 }
+
+
+def render(text: str) -> str:
+    """The README with every marked section and figure rewritten from its source. A marker
+    without a renderer, or a renderer whose file is missing, is an error, not a skip."""
+
+    def section(match: re.Match) -> str:
+        return match.group(1) + SECTIONS[match.group(2)]() + "\n" + match.group(3)
+
+    def figure(match: re.Match) -> str:
+        return match.group(1) + FIGURES[match.group(2)]() + match.group(3)
+
+    return FIGURE.sub(figure, SECTION.sub(section, text))
 
 
 def main() -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
-        if not pattern.search(text):
-            continue
-        try:
-            table = render()
-        except FileNotFoundError as exc:
-            print(f"{name}: skipped ({exc.filename} missing)")
-            continue
-        text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
-    readme.write_text(text)
+    readme.write_text(render(readme.read_text()))
     print(f"updated {readme}")
 
 

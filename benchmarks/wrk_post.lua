@@ -1,10 +1,30 @@
--- wrk script: POST the bytes of $WRK_BODY_FILE with $WRK_CONTENT_TYPE, and print one JSON
--- summary line (prefixed WRK_JSON) when the run ends, for mnist-serve loadtest to read.
-wrk.method = "POST"
-local f = assert(io.open(os.getenv("WRK_BODY_FILE"), "rb"))
-wrk.body = f:read("*a")
+-- wrk script: POST the request bodies of $LOADTEST_BODY_FILE in turn (their lengths, one per
+-- line, in $LOADTEST_BODY_INDEX) with $WRK_CONTENT_TYPE, and print one JSON summary line
+-- (prefixed WRK_JSON) when the run ends, for mnist-serve loadtest to read.
+local f = assert(io.open(os.getenv("LOADTEST_BODY_FILE"), "rb"))
+local data = f:read("*a")
 f:close()
-wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE") or "application/json"
+local bodies, at = {}, 1
+for size in io.lines(os.getenv("LOADTEST_BODY_INDEX")) do
+  local n = tonumber(size)
+  bodies[#bodies + 1] = data:sub(at, at + n - 1)
+  at = at + n
+end
+data = nil
+local headers = {["Content-Type"] = os.getenv("WRK_CONTENT_TYPE") or "application/json"}
+local requests_ = {}
+local next_ = 0
+
+-- Each wrk thread cycles through every body, so each image is sent as often as any other.
+function request()
+  next_ = next_ % #bodies + 1
+  local req = requests_[next_]
+  if req == nil then
+    req = wrk.format("POST", nil, headers, bodies[next_])
+    requests_[next_] = req
+  end
+  return req
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

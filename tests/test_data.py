@@ -26,6 +26,16 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as gzip IDX (the server only reads IDX; tests build small sets)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
 def write_mnist_dir(directory: Path, n_train: int = 300, n_test: int = 100, gz: bool = True):
     directory.mkdir(parents=True, exist_ok=True)
     parts = dict(
@@ -36,7 +46,7 @@ def write_mnist_dir(directory: Path, n_train: int = 300, n_test: int = 100, gz: 
         )
     )
     for name, array in parts.items():
-        data.write_idx(directory / name, array)
+        write_idx(directory / name, array)
         if not gz:
             raw = gzip.decompress((directory / name).read_bytes())
             (directory / name).unlink()

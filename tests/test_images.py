@@ -9,6 +9,7 @@ from PIL import Image
 from mnist_serve.errors import InvalidInput, PayloadTooLarge
 from mnist_serve.images import (
     CENTRE,
+    decode_image,
     looks_like_image,
     prepare_image,
     stroke_width,
@@ -71,7 +72,12 @@ def test_size_does_not_matter_much():
 
 def test_a_large_jpeg_photo_is_decoded_at_reduced_scale_and_reports_its_size(registry):
     photo = draw_digit(4, size=2000, stroke=200, canvas=(3000, 2400)).convert("RGB")
-    result = prepared(photo, "JPEG", quality=85)
+    data = encode(photo, "JPEG", quality=85)
+    decoded, full_size = decode_image(data, LIMIT)
+    assert full_size == (3000, 2400)
+    # JPEG's DCT scaling: 3000 px wide fits the 1024 px working size at 1/2, never at full scale.
+    assert decoded.size == (1500, 1200)
+    result = prepare_image(data, LIMIT)
     assert (result.format, result.width, result.height) == ("JPEG", 3000, 2400)
     assert read(registry, result) == {"mlp": 4, "xgboost": 4}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -11,7 +12,9 @@ import sys
 import pytest
 
 from mnist_serve import loadtest
+from mnist_serve.data import load_from_dir
 from tests.conftest import ROOT
+from tests.test_data import write_mnist_dir
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -33,19 +36,54 @@ def test_missing_wrk_is_reported_clearly(tmp_path):
     assert "apt-get install wrk" in result.stderr
 
 
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """Small synthetic MNIST files: the bodies are built from whatever data the user names."""
+    directory = tmp_path_factory.mktemp("mnist")
+    write_mnist_dir(directory, n_train=20, n_test=50)
+    return directory
+
+
 @pytest.mark.parametrize("payload", ["json", "binary", "batch-json", "batch-binary"])
-def test_payloads_are_what_the_server_accepts(payload, server):
-    body, content_type = loadtest.payload_body(loadtest.LoadTestConfig(payload=payload, batch=3))
-    response = server.post("/verify_vector_image", body, content_type)
-    assert response.status_code == 200
-    answer = response.json()
-    answers = answer if isinstance(answer, list) else [answer]
-    assert len(answers) == (3 if payload.startswith("batch") else 1)
-    assert all(a["mlp"]["predicted_number"] == 5 for a in answers)
+def test_bodies_rotate_distinct_test_images_the_server_accepts(payload, server, mnist_dir):
+    config = loadtest.LoadTestConfig(payload=payload, batch=3, images=4, data_dir=mnist_dir)
+    x_test = load_from_dir(mnist_dir).x_test.reshape(50, 784)
+    bodies, content_type = loadtest.payload_bodies(config, loadtest.test_images(config))
+    assert len(bodies) == 4 and len(set(bodies)) == 4
+    per_body = 3 if payload.startswith("batch") else 1
+    for b, body in enumerate(bodies):
+        response = server.post("/verify_vector_image", body, content_type)
+        assert response.status_code == 200
+        answer = response.json()
+        answers = answer if isinstance(answer, list) else [answer]
+        assert len(answers) == per_body
+        # Each body holds the next test images in order, so every target sees the same ones.
+        first = x_test[b * per_body]
+        sent = (
+            body[:784]
+            if payload.endswith("binary")
+            else bytes(json.loads(body).get("image_vector") or json.loads(body)["image_vectors"][0])
+        )
+        assert sent == first.tobytes()
+
+
+def test_bodies_survive_the_trip_through_files(mnist_dir):
+    config = loadtest.LoadTestConfig(images=7, data_dir=mnist_dir)
+    bodies, _ = loadtest.payload_bodies(config, loadtest.test_images(config))
+    with loadtest.BodyFiles(bodies) as files:
+        assert loadtest.read_bodies(files.data, files.index) == bodies
+
+
+def test_floor_answers_what_the_product_answers(server, mnist_dir):
+    """The floor's fixed answer is the product's own answer to the first body, byte for byte."""
+    config = loadtest.LoadTestConfig(images=1, data_dir=mnist_dir)
+    (body,), ctype = loadtest.payload_bodies(config, loadtest.test_images(config))
+    product = server.post("/verify_vector_image", body, ctype)
+    assert loadtest.product_answer(body, ctype) == product.content
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_short_run_writes_report_and_plot(tmp_path):
+def test_short_run_writes_report_and_plot(tmp_path, mnist_dir):
     out = tmp_path / "loadtest.json"
     result = run_cli(
         "--targets",
@@ -58,6 +96,10 @@ def test_short_run_writes_report_and_plot(tmp_path):
         "4",
         "--out",
         str(out),
+        "--images",
+        "20",
+        "--data-dir",
+        str(mnist_dir),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
@@ -77,11 +119,11 @@ def test_short_run_writes_report_and_plot(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_repeated_runs_report_the_median(tmp_path):
+def test_repeated_runs_report_the_median(tmp_path, mnist_dir):
     out = tmp_path / "loadtest.json"
     result = run_cli(
         *("--targets", "floor", "--workers", "1", "--duration", "1", "--connections", "2"),
-        *("--repeat", "3", "--out", str(out)),
+        *("--repeat", "3", "--out", str(out), "--images", "5", "--data-dir", str(mnist_dir)),
     )
     assert result.returncode == 0, result.stderr
     (run,) = json.loads(out.read_text())["runs"]
@@ -108,3 +150,41 @@ def test_unknown_target_is_named(tmp_path):
     result = run_cli("--targets", "product,nope", "--out", str(tmp_path / "r.json"))
     assert result.returncode == 2
     assert "unknown targets ['nope']" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_sends_every_body_in_turn():
+    """The wrk script rotates the bodies: a loopback server records what arrives."""
+    import http.server
+    import threading
+
+    seen: list[bytes] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    bodies = [f'{{"image": {i}}}'.encode() for i in range(5)]
+    config = loadtest.LoadTestConfig(connections=1, wrk_threads=1)
+    try:
+        with loadtest.BodyFiles(bodies) as files:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+            result = loadtest.run_wrk(url, files, "application/json", config, 1)
+    finally:
+        httpd.shutdown()
+    assert result["requests"] >= 10
+    assert set(seen[:5]) == set(bodies)  # every body, each in turn
+    order = [bodies.index(b) for b in seen[:10]]
+    assert all((b - a) % 5 == 1 for a, b in itertools.pairwise(order))
+    httpd.server_close()

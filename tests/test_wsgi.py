@@ -6,10 +6,16 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
 from tests.conftest import EXAMPLE, ROOT, free_port
+
+
+def runs_onnxruntime(pid: int) -> bool:
+    """Whether the process has ONNX Runtime's native library mapped, i.e. has loaded a model."""
+    return "onnxruntime_pybind11_state" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_seed_command_from_the_project_root():
@@ -52,7 +58,8 @@ def test_seed_command_from_the_project_root():
 
 
 def test_loading_per_worker_still_works():
-    """MNIST_SERVE_PRELOAD=false: each worker loads and verifies the models after the fork."""
+    """MNIST_SERVE_PRELOAD=false: each worker loads and verifies the models after the fork;
+    the master never does."""
     from tests.conftest import start_server, stop_server
 
     server = start_server({"MNIST_SERVE_PRELOAD": "false", "MNIST_SERVE_WORKERS": "2"})
@@ -60,6 +67,15 @@ def test_loading_per_worker_still_works():
         response = server.post("/verify_vector_image", EXAMPLE.read_bytes())
         assert response.status_code == 200
         assert response.json()["xgboost"]["predicted_number"] == 5
-        assert len(server.worker_pids()) == 2
+        workers = server.worker_pids()
+        assert len(workers) == 2
+        assert not runs_onnxruntime(server.process.pid)
+        assert all(runs_onnxruntime(pid) for pid in workers)
     finally:
         stop_server(server)
+
+
+def test_preloading_loads_the_models_in_the_master(server):
+    """The default: the master loads the models before the fork, the workers inherit them."""
+    assert runs_onnxruntime(server.process.pid)
+    assert all(runs_onnxruntime(pid) for pid in server.worker_pids())

@@ -14,7 +14,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,30 +61,32 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _single_times(model, rows: list[np.ndarray], trials: int) -> list[float]:
-    """One call per image, cycling through `rows`, after 50 untimed calls."""
-    for i in range(50):
-        model.predict_proba(rows[i % len(rows)])
+def timed_calls(
+    run: Callable[[Any], object],
+    inputs: Sequence[Any],
+    trials: int,
+    warmup: int = 50,
+    flush_caches: bool = False,
+) -> list[float]:
+    """The one timing loop: `trials` calls of `run`, cycling through `inputs`, after `warmup`
+    untimed ones; seconds per call. With `flush_caches`, 32 MB pass through the caches before
+    each call: what a request sees when parsing, the other model and the network stack ran in
+    between."""
+    junk = np.ones(8_000_000, dtype=np.float32) if flush_caches else None
+    for i in range(warmup):
+        run(inputs[i % len(inputs)])
     times = []
     for i in range(trials):
-        row = rows[i % len(rows)]
+        if junk is not None:
+            junk.sum()
+        item = inputs[i % len(inputs)]
         t0 = time.perf_counter()
-        model.predict_proba(row)
+        run(item)
         times.append(time.perf_counter() - t0)
     return times
 
 
-def _cold_single_us(model, rows: list[np.ndarray], trials: int) -> float:
-    """Median single-image latency with caches flushed first (32 MB touched before each call):
-    what a request sees when parsing, the other model and the network stack ran in between."""
-    junk = np.ones(8_000_000, dtype=np.float32)
-    times = []
-    for i in range(trials):
-        junk.sum()
-        row = rows[i % len(rows)]
-        t0 = time.perf_counter()
-        model.predict_proba(row)
-        times.append(time.perf_counter() - t0)
+def _median_us(times: list[float]) -> float:
     return float(np.median(times) * 1e6)
 
 
@@ -101,24 +103,12 @@ def latency_us(
     untimed calls), the same with caches flushed first (`cold` images, 0 to skip), and the
     cost per image over `batches` consecutive batches of `batch` images."""
     rows = [np.ascontiguousarray(r[None, :]) for r in x[:singles]]
-
-    def timed(row: np.ndarray) -> float:
-        t0 = time.perf_counter()
-        run(row)
-        return time.perf_counter() - t0
-
-    for row in rows[:warmup]:
-        run(row)
-    out = {"single_median_us": float(np.median([timed(r) for r in rows]) * 1e6)}
+    out = {"single_median_us": _median_us(timed_calls(run, rows, len(rows), warmup))}
     if cold:
-        junk = np.ones(8_000_000, dtype=np.float32)
-        flushed = []
-        for row in rows[:cold]:
-            junk.sum()  # 32 MB through the caches first
-            flushed.append(timed(row))
-        out["cold_single_median_us"] = float(np.median(flushed) * 1e6)
-    per_batch = [timed(x[batch * i : batch * (i + 1)]) for i in range(batches)]
-    out[f"batch{batch}_per_image_us"] = float(np.median(per_batch) / batch * 1e6)
+        flushed = timed_calls(run, rows[:cold], min(cold, len(rows)), 0, flush_caches=True)
+        out["cold_single_median_us"] = _median_us(flushed)
+    chunks = [x[batch * i : batch * (i + 1)] for i in range(batches)]
+    out[f"batch{batch}_per_image_us"] = _median_us(timed_calls(run, chunks, batches, 0)) / batch
     return out
 
 
@@ -137,18 +127,10 @@ def _request_path_us(registry: ModelRegistry, bodies: list[bytes], trials: int) 
     def parse_only(body: bytes) -> None:
         images_from_request("application/json", body, 1)
 
-    out = {}
-    for name, fn in (("parse_validate", parse_only), ("full", one)):
-        for i in range(50):
-            fn(bodies[i % len(bodies)])
-        times = []
-        for i in range(trials):
-            body = bodies[i % len(bodies)]
-            t0 = time.perf_counter()
-            fn(body)
-            times.append(time.perf_counter() - t0)
-        out[f"{name}_median_us"] = float(np.median(times) * 1e6)
-    return out
+    return {
+        f"{name}_median_us": _median_us(timed_calls(fn, bodies, trials))
+        for name, fn in (("parse_validate", parse_only), ("full", one))
+    }
 
 
 def _json_bodies(images: np.ndarray) -> list[bytes]:
@@ -182,15 +164,12 @@ def run_inference_bench(
     }
     single_times: dict[str, list[float]] = {}
     for model in registry.models:
-        times = _single_times(model, rows, trials)
-        repeated = _single_times(model, [x], trials)
+        times = timed_calls(model.predict_proba, rows, trials)
+        repeated = timed_calls(model.predict_proba, [x], trials)
         proba = model.predict_proba(x)
         single_times[model.name] = times
-        batch_times = []
-        for _ in range(max(5, trials // 50)):
-            t0 = time.perf_counter()
-            model.predict_proba(xb)
-            batch_times.append(time.perf_counter() - t0)
+        batch_times = timed_calls(model.predict_proba, [xb], max(5, trials // 50), warmup=0)
+        cold = timed_calls(model.predict_proba, rows, max(50, trials // 5), 0, flush_caches=True)
         per_image = statistics.median(batch_times) / batch
         stats = _summary(times)
         seed = SEED_SINGLE_SECONDS.get(model.name)
@@ -204,7 +183,7 @@ def run_inference_bench(
                 "per_image_us": per_image * 1e6,
                 "images_per_second": 1 / per_image,
             },
-            "cold_single_median_us": _cold_single_us(model, rows, max(50, trials // 5)),
+            "cold_single_median_us": _median_us(cold),
             "seed_single_us": seed * 1e6 if seed else None,
             "speedup_vs_seed": seed / (stats["mean_us"] / 1e6) if seed else None,
         }

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnist_serve.config import PROJECT_ROOT, WORKER_CLASSES, load_settings
+from mnist_serve.config import PROJECT_ROOT, WORKER_CLASSES, default_workers, load_settings
 from mnist_serve.errors import ArtifactError, DataError, ServeError
 
 
@@ -54,6 +54,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_serve.data import load_mnist
 
     data = load_mnist(args.data_dir, args.mirror)
+    # Where `serve` will look (MNIST_SERVE_MODEL_DIR, else the checkout's or ./models).
+    args.out_dir = args.out_dir or load_settings().model_dir
     config = training.TrainConfig(
         out_dir=args.out_dir,
         holdout=args.holdout,
@@ -206,11 +208,15 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         url=args.url,
         worker_class=args.worker_class or "auto",
+        data_dir=args.data_dir,
+        images=args.images,
     )
     unknown = set(config.targets) - set(loadtest.TARGETS)
     try:
         if config.repeat < 1:
             raise loadtest.LoadTestError(f"--repeat must be at least 1, got {config.repeat}")
+        if config.images < 1:
+            raise loadtest.LoadTestError(f"--images must be at least 1, got {config.images}")
         if unknown:
             raise loadtest.LoadTestError(
                 f"unknown targets {sorted(unknown)}; known: {list(loadtest.TARGETS)}"
@@ -266,10 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train both models, export ONNX, write models/manifest.json")
     _add_data_dir(p)
     p.add_argument(
-        "--out-dir",
-        type=Path,
-        default=PROJECT_ROOT / "models",
-        help="where the ONNX artifacts and manifest.json go (default: models/)",
+        "--out-dir", type=Path, help="where to write (default: the served model dir, models/)"
     )
     p.add_argument("--holdout", type=int, default=5000, help="validation images held out")
     p.add_argument(
@@ -337,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        default=str(os.cpu_count() or 1),
-        help="Gunicorn workers, comma-separated for a sweep, e.g. 1,2,4,8 (default: cores)",
+        default=str(default_workers()),
+        help="Gunicorn workers, comma-separated for a sweep, e.g. 1,2,4,8 (default: the server's)",
     )
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
     _add_worker_class(p, "default auto: gevent, or gthread with --threads > 1")
@@ -353,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure each target this many times, interleaved; report the median run",
     )
     _add_out(p, "loadtest.json")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="MNIST folder the request bodies are made from (default: the verified download)",
+    )
+    p.add_argument("--images", type=int, default=1000, help="distinct request bodies to rotate")
     p.set_defaults(func=cmd_loadtest)
 
     p = sub.add_parser(

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def source_checkout() -> Path | None:
+    """The repository this module runs from (editable install or `src/` on the path), else None:
+    under a normal `pip install .` this file sits in site-packages, which is no project root."""
+    root = Path(__file__).resolve().parents[2]
+    is_checkout = (root / "pyproject.toml").is_file() and (root / "src" / "mnist_serve").is_dir()
+    return root if is_checkout else None
+
+
+# The source checkout, or (installed package) the working directory, as a relative path so it
+# resolves wherever the command runs: CLI defaults such as `models/` and `benchmarks/results/`.
+PROJECT_ROOT = source_checkout() or Path(".")
 
 
 def default_model_dir() -> Path:
@@ -76,6 +88,9 @@ class Settings(BaseSettings):
 
     access_log: bool = False
     """Write one access-log line per request (costs throughput under load)."""
+
+    mnist_mirror: str = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+    """Base URL MNIST is downloaded from when no `--data-dir`/`--mirror` is given (sha256-checked)."""
 
     worker_class: WorkerClass = "auto"
     """Gunicorn worker class. `auto`: gevent (one greenlet per connection, so slow clients
@@ -184,3 +199,10 @@ def describe_validation_error(exc: ValidationError) -> str:
         shown = "<hidden>" if variable == "MNIST_SERVE_API_TOKEN" else repr(value)
         parts.append(f"{variable}={shown} is not accepted: {message}")
     return "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def process_settings() -> Settings:
+    """This process's settings from the environment, read once: Gunicorn's config and the app
+    it preloads share one object instead of each reading the environment again."""
+    return load_settings()

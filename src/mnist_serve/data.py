@@ -28,7 +28,6 @@ MNIST_FILES: dict[str, str] = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-DEFAULT_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -131,7 +130,7 @@ def default_cache_dir() -> Path:
 
 
 def download(
-    mirror: str = DEFAULT_MIRROR,
+    mirror: str,
     cache_dir: Path | None = None,
     files: dict[str, str] = MNIST_FILES,
     timeout: float = 60.0,
@@ -168,15 +167,8 @@ def load_mnist(data_dir: Path | None = None, mirror: str | None = None) -> Mnist
     """From `data_dir` when given, else from the verified download cache."""
     if data_dir is not None:
         return load_from_dir(Path(data_dir))
-    mirror = mirror or os.environ.get("MNIST_SERVE_MNIST_MIRROR") or DEFAULT_MIRROR
+    if mirror is None:
+        from mnist_serve.config import load_settings
+
+        mirror = load_settings().mnist_mirror  # MNIST_SERVE_MNIST_MIRROR, or the default
     return load_from_dir(download(mirror))
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array as gzip IDX: used to build small test data sets."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_serve.config import PROJECT_ROOT
-from mnist_serve.loadtest import GunicornServer, LoadTestConfig, _rss_kib, run_wrk
+from mnist_serve.loadtest import BodyFiles, GunicornServer, LoadTestConfig, _rss_kib, run_wrk
 
 PRODUCT = "mnist_serve.wsgi:app"
 ENDPOINT = "/verify_vector_image"
@@ -69,6 +69,13 @@ def _server(config: FaultConfig) -> Iterator[GunicornServer]:
             server.process.stderr.close()
 
 
+def wrk(url: str, connections: int, duration: float) -> dict[str, Any]:
+    """wrk POSTing the example image to `url` + ENDPOINT for `duration` seconds."""
+    config = LoadTestConfig(connections=connections, duration=duration)
+    with BodyFiles([body()]) as files:
+        return run_wrk(url + ENDPOINT, files, "application/json", config, duration)
+
+
 def _failures(result: dict) -> int:
     return sum(result["errors"].values())
 
@@ -77,13 +84,12 @@ class _Load:
     """wrk in a background thread for `duration` seconds."""
 
     def __init__(self, url: str, config: FaultConfig, duration: float) -> None:
-        cfg = LoadTestConfig(connections=config.connections, duration=duration)
         self.result: dict[str, Any] | None = None
         self.error: BaseException | None = None
 
         def run() -> None:
             try:
-                self.result = run_wrk(url + ENDPOINT, body(), "application/json", cfg, duration)
+                self.result = wrk(url, config.connections, duration)
             except BaseException as exc:  # reported by join()
                 self.error = exc
 
@@ -200,17 +206,10 @@ def sigterm(config: FaultConfig) -> dict[str, Any]:
 def soak(config: FaultConfig) -> dict[str, Any]:
     """A long run: errors and worker memory growth from after warm-up to the end."""
     with _server(config) as server:
-        warm = LoadTestConfig(connections=config.connections, duration=2)
-        run_wrk(server.url + ENDPOINT, body(), "application/json", warm, 2)
+        wrk(server.url, config.connections, 2)
         pids = server.worker_pids()
         before = sum(_rss_kib(p) for p in pids)
-        result = run_wrk(
-            server.url + ENDPOINT,
-            body(),
-            "application/json",
-            LoadTestConfig(connections=config.connections, duration=config.soak),
-            config.soak,
-        )
+        result = wrk(server.url, config.connections, config.soak)
         same = server.worker_pids() == pids
         after = sum(_rss_kib(p) for p in pids)
     return _summary(

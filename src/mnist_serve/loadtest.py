@@ -1,5 +1,10 @@
 """`mnist-serve loadtest`: drive real Gunicorn servers with wrk and compare against baselines.
 
+Requests rotate through distinct MNIST test images (`--images` bodies, built at run time from
+the MNIST data given by `--data-dir`, else the verified download): one image sent over and over
+lets the CPU learn the trees' paths and flatters XGBoost. Every target gets the same bodies in
+the same order.
+
 Each target (the product, the no-op Flask floor, the floor plus the two models, the seed-style
 TensorFlow path) runs under the same Gunicorn settings on a free loopback port, one after
 another, so the results are ratios that hold on any machine. Results go to a JSON file and a
@@ -24,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_serve.config import PROJECT_ROOT
+from mnist_serve.config import PROJECT_ROOT, default_workers
 
+# The baseline apps and the wrk script live in the source checkout's benchmarks/ (run from it).
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
 WRK_SCRIPT = BENCHMARKS / "wrk_post.lua"
 TARGETS = {
@@ -48,7 +54,8 @@ class LoadTestError(RuntimeError):
 @dataclass
 class LoadTestConfig:
     targets: list[str] = field(default_factory=lambda: list(TARGETS))
-    workers: list[int] = field(default_factory=lambda: [os.cpu_count() or 1])
+    # The server's own default, so a plain `loadtest` measures what `serve` would run.
+    workers: list[int] = field(default_factory=lambda: [default_workers()])
     threads: int = 1
     payload: str = "json"
     batch: int = 32
@@ -61,7 +68,8 @@ class LoadTestConfig:
     url: str | None = None
     worker_class: str = "auto"
     """MNIST_SERVE_WORKER_CLASS for every target (auto: gevent, gthread with threads > 1)."""
-    example: Path = PROJECT_ROOT / "examples" / "mnist_image_example.json"
+    data_dir: Path | None = None
+    images: int = 1000
 
 
 def require_wrk() -> str:
@@ -74,18 +82,69 @@ def require_wrk() -> str:
     return wrk
 
 
-def payload_body(config: LoadTestConfig) -> tuple[bytes, str]:
-    """The request body and its Content-Type for the chosen payload kind."""
-    pixels = json.loads(config.example.read_text())["image_vector"]
-    if config.payload == "json":
-        return json.dumps({"image_vector": pixels}).encode(), "application/json"
-    if config.payload == "binary":
-        return bytes(pixels), "application/octet-stream"
-    if config.payload == "batch-json":
-        return json.dumps({"image_vectors": [pixels] * config.batch}).encode(), "application/json"
-    if config.payload == "batch-binary":
-        return bytes(pixels) * config.batch, "application/octet-stream"
-    raise LoadTestError(f"unknown payload {config.payload!r}; choose one of {PAYLOADS}")
+def test_images(config: LoadTestConfig) -> np.ndarray:
+    """MNIST test images as uint8 (n, 784), from the data the user named (or the download)."""
+    from mnist_serve.data import load_mnist
+
+    x = load_mnist(config.data_dir).x_test
+    return x.reshape(len(x), -1)
+
+
+def payload_bodies(config: LoadTestConfig, images: np.ndarray) -> tuple[list[bytes], str]:
+    """`config.images` request bodies of distinct test images (each batch body holds `batch`
+    consecutive ones), and their Content-Type."""
+    if config.payload not in PAYLOADS:
+        raise LoadTestError(f"unknown payload {config.payload!r}; choose one of {PAYLOADS}")
+    per_body = config.batch if config.payload.startswith("batch") else 1
+    bodies = []
+    for b in range(config.images):
+        rows = images[np.arange(b * per_body, (b + 1) * per_body) % len(images)]
+        if config.payload.endswith("binary"):
+            bodies.append(rows.tobytes())
+        elif per_body == 1:
+            bodies.append(json.dumps({"image_vector": rows[0].tolist()}).encode())
+        else:
+            bodies.append(json.dumps({"image_vectors": rows.tolist()}).encode())
+    ctype = "application/octet-stream" if config.payload.endswith("binary") else "application/json"
+    return bodies, ctype
+
+
+class BodyFiles:
+    """The bodies on disk for wrk's script (and the floor+models app): all bodies concatenated,
+    plus an index of their lengths, one per line. Removed on exit."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="mnist-loadtest-")
+        self.data = Path(self.dir.name) / "bodies.bin"
+        self.index = Path(self.dir.name) / "bodies.idx"
+        self.data.write_bytes(b"".join(bodies))
+        self.index.write_text("".join(f"{len(b)}\n" for b in bodies))
+
+    def env(self) -> dict[str, str]:
+        env = {"LOADTEST_BODY_FILE": str(self.data), "LOADTEST_BODY_INDEX": str(self.index)}
+        if self.answer.is_file():
+            env["FLOOR_ANSWER_FILE"] = str(self.answer)
+        return env
+
+    @property
+    def answer(self) -> Path:
+        """The product's answer to the first body, for the floor to return (same size)."""
+        return Path(self.dir.name) / "answer.json"
+
+    def __enter__(self) -> BodyFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dir.cleanup()
+
+
+def read_bodies(data: Path, index: Path) -> list[bytes]:
+    """The bodies `BodyFiles` wrote, in order."""
+    raw, bodies, at = data.read_bytes(), [], 0
+    for size in map(int, index.read_text().split()):
+        bodies.append(raw[at : at + size])
+        at += size
+    return bodies
 
 
 def _free_port() -> int:
@@ -183,24 +242,21 @@ class GunicornServer:
             self.process.wait()
 
 
-def run_wrk(url: str, body: bytes, content_type: str, config: LoadTestConfig, duration: float):
+def run_wrk(url: str, files: BodyFiles, content_type: str, config: LoadTestConfig, duration: float):
     wrk = require_wrk()
-    with tempfile.NamedTemporaryFile(suffix=".body") as f:
-        f.write(body)
-        f.flush()
-        env = {**os.environ, "WRK_BODY_FILE": f.name, "WRK_CONTENT_TYPE": content_type}
-        cmd = [
-            wrk,
-            f"-t{min(config.wrk_threads, config.connections)}",
-            f"-c{config.connections}",
-            f"-d{max(1, round(duration))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(WRK_SCRIPT),
-            url,
-        ]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
+    env = {**os.environ, **files.env(), "WRK_CONTENT_TYPE": content_type}
+    cmd = [
+        wrk,
+        f"-t{min(config.wrk_threads, config.connections)}",
+        f"-c{config.connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     match = re.search(r"^WRK_JSON (.*)$", out.stdout, re.MULTILINE)
     if out.returncode != 0 or match is None:
         raise LoadTestError(
@@ -213,7 +269,7 @@ def run_wrk(url: str, body: bytes, content_type: str, config: LoadTestConfig, du
 
 
 def _check_answer(url: str, body: bytes, content_type: str) -> None:
-    """One request before the load: the answer must be a 200 with both models' predictions."""
+    """One request before the load: the answer must be a 200 with every served model's."""
     req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -221,27 +277,60 @@ def _check_answer(url: str, body: bytes, content_type: str) -> None:
     except OSError as exc:
         raise LoadTestError(f"{url} did not answer the first request: {exc}") from exc
     first = answer[0] if isinstance(answer, list) else answer
-    if not {"mlp", "xgboost"} <= set(first):
-        raise LoadTestError(f"{url} did not answer with both models: {str(answer)[:200]}")
+    models = served_model_names()
+    if set(first) != models:
+        raise LoadTestError(
+            f"{url} did not answer with the served models {sorted(models)}: {str(answer)[:200]}"
+        )
+
+
+def served_model_names() -> set[str]:
+    """The models every answer must carry: the manifest's, whatever they are named."""
+    from mnist_serve.config import load_settings
+    from mnist_serve.runtime import read_manifest
+
+    return {m["name"] for m in read_manifest(load_settings().model_dir)["models"]}
 
 
 def measure(
-    app: str, workers: int, config: LoadTestConfig, body: bytes, ctype: str, env=None
+    app: str, workers: int, config: LoadTestConfig, files: BodyFiles, ctype: str, env=None
 ) -> dict:
-    env = {"MNIST_SERVE_WORKER_CLASS": config.worker_class, **(env or {})}
+    env = {"MNIST_SERVE_WORKER_CLASS": config.worker_class, **files.env(), **(env or {})}
     with GunicornServer(app, workers, config.threads, env) as server:
         url = server.url + config.endpoint
-        _check_answer(url, body, ctype)
-        run_wrk(url, body, ctype, config, config.warmup)
+        _check_answer(url, read_bodies(files.data, files.index)[0], ctype)
+        run_wrk(url, files, ctype, config, config.warmup)
         memory = server.memory()
-        result = run_wrk(url, body, ctype, config, config.duration)
+        result = run_wrk(url, files, ctype, config, config.duration)
         result.update(seconds_to_ready=round(server.seconds_to_ready, 2), memory=memory)
         return result
 
 
 def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
     require_wrk()
-    body, ctype = payload_body(config)
+    bodies, ctype = payload_bodies(config, test_images(config))
+    with BodyFiles(bodies) as files:
+        if not config.url:
+            files.answer.write_bytes(product_answer(bodies[0], ctype))
+        return _run(config, files, ctype)
+
+
+def product_answer(body: bytes, ctype: str) -> bytes:
+    """What the product answers to `body`, computed in-process from the served models."""
+    import orjson
+
+    from mnist_serve.config import load_settings
+    from mnist_serve.http.parsing import images_from_request
+    from mnist_serve.http.responses import seed_answers
+    from mnist_serve.runtime import ModelRegistry
+
+    settings = load_settings()
+    x, batched = images_from_request(ctype, body, settings.max_batch)
+    answers = seed_answers(ModelRegistry.load(settings.model_dir).predict_all(x))
+    return orjson.dumps(answers if batched else answers[0], option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _run(config: LoadTestConfig, files: BodyFiles, ctype: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in config.__dict__.items()},
         "machine": {"cores": os.cpu_count()},
@@ -251,8 +340,8 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
 
     report["machine"]["cpu"] = cpu_name()
     if config.url:
-        _check_answer(config.url + config.endpoint, body, ctype)
-        run = run_wrk(config.url + config.endpoint, body, ctype, config, config.duration)
+        _check_answer(config.url + config.endpoint, read_bodies(files.data, files.index)[0], ctype)
+        run = run_wrk(config.url + config.endpoint, files, ctype, config, config.duration)
         report["runs"].append({"target": "url", "url": config.url, **run})
     else:
         for workers in config.workers:
@@ -265,7 +354,7 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
                         f"-- {target}, {workers} worker(s), {config.payload}{label} ...", flush=True
                     )
                     run = measure(
-                        TARGETS[target], workers, config, body, ctype, TARGET_ENV.get(target)
+                        TARGETS[target], workers, config, files, ctype, TARGET_ENV.get(target)
                     )
                     measured[target].append({"target": target, "workers": workers, **run})
                     print("   " + _row(measured[target][-1]), flush=True)

@@ -13,7 +13,7 @@ import socket
 import sys
 from typing import NoReturn
 
-from mnist_serve.config import Settings, SettingsError, load_settings
+from mnist_serve.config import Settings, SettingsError, process_settings
 
 # Gunicorn's exit status for "the application could not be loaded": the master stops rather
 # than forking workers that would fail the same way forever.
@@ -27,8 +27,9 @@ def fail(message: str, status: int = BAD_SETTING) -> NoReturn:
 
 
 def settings_or_exit() -> Settings:
+    """This process's settings (the object the preloaded app reads too), or one line and exit."""
     try:
-        return load_settings()
+        return process_settings()
     except SettingsError as exc:
         fail(str(exc))
 

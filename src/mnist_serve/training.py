@@ -424,7 +424,7 @@ def check_parity(onnx_path: Path, x: np.ndarray, expected: np.ndarray) -> dict[s
         "rows": len(x),
         "single_rows": len(singles),
         "max_abs_diff": max_diff,
-        "argmax_disagreements": 0,
+        "argmax_disagreements": disagree,
     }
 
 

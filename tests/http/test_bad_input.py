@@ -144,7 +144,7 @@ CASES = [
         '{"image_vector": ' + "[" * 5000 + "]" * 5000 + "}",
         "application/json",
         400,
-        "",
+        "not valid JSON: depth limit exceeded",
         {},
     ),
     (

@@ -319,7 +319,7 @@ ZEROS = [0] * 784
 BAD_REQUESTS = [
     ("empty body", b"", {}, 400, "inference request is empty"),
     ("not json", b"{inputs", {}, 400, "not valid JSON"),
-    ("array body", b"[1, 2]", {}, 400, "must be an object"),
+    ("array body", b"[1, 2]", {}, 400, "inference request must be a JSON object"),
     ("no inputs", {"outputs": []}, {}, 400, "inputs must be an array holding one tensor"),
     ("two inputs", {"inputs": [{}, {}]}, {}, 400, "got 2 inputs"),
     ("input not object", {"inputs": [7]}, {}, 400, "inputs[0] must be an object"),

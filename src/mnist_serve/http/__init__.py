@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from mnist_serve.config import Settings, load_settings
+from mnist_serve.config import Settings, process_settings
 from mnist_serve.runtime import ModelRegistry
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> Flask:
     """Build the app; loads and warms the models unless a registry is passed in."""
-    settings = settings or load_settings()
+    settings = settings or process_settings()
     # No app-wide static folder: the page's files belong to the `ui` blueprint.
     app = Flask(__name__, static_folder=None)
+    # SETTINGS is the one copy the blueprints read. MAX_CONTENT_LENGTH is Flask's own knob
+    # (it enforces the body limit); MAX_BATCH remains only for openapi.py, which predates this.
     app.config.update(
+        SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_BATCH=settings.max_batch,
-        SETTINGS=settings,
     )
     app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import zlib
 
-from flask import current_app, request
+from flask import request
 
 from mnist_serve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from mnist_serve.http.body import read_body
+from mnist_serve.http.body import body_limit, read_body
 
 # wbits: gzip wrapper; zlib wrapper (what "deflate" means in HTTP); raw deflate as a fallback.
 _GZIP, _ZLIB, _RAW = 16 + zlib.MAX_WBITS, zlib.MAX_WBITS, -zlib.MAX_WBITS
@@ -37,7 +37,7 @@ def read_decoded_body() -> bytes:
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return body
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = body_limit()
     try:
         if encoding in ("gzip", "x-gzip"):
             return _inflate(body, _GZIP, limit)

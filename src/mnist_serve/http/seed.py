@@ -15,6 +15,7 @@ bp = Blueprint("seed", __name__)
 @bp.post("/classify_image_vector")
 def verify_vector_image():
     """Both models' answers for one image (an object) or a batch (a list, one per image)."""
-    x, batched = images_from_request(request.mimetype, read_body(), current_app.config["MAX_BATCH"])
+    max_batch = current_app.config["SETTINGS"].max_batch
+    x, batched = images_from_request(request.mimetype, read_body(), max_batch)
     answers = seed_answers(current_app.extensions["mnist_registry"].predict_all(x))
     return json_response(answers if batched else answers[0])

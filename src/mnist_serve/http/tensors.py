@@ -1,7 +1,7 @@
-"""Tensors of the peer protocols (KServe V2, TF Serving) -> validated float32 (n, 784) in [0, 1].
+"""KServe V2 tensors -> validated float32 (n, 784) in [0, 1], and the outputs every protocol shares.
 
-Both protocols send pixel values 0..255 as a batch of images, each flat (784) or 28 rows of 28;
-this module checks shape, element types and range once, and says exactly what is wrong.
+What is V2's own lives here: datatypes, `shape`, nested `data` and binary tensor bytes. The
+pixel rules themselves (element types, 0..255, batch limit) are `parsing.py`'s, called from here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from mnist_serve.data import IMAGE_SHAPE, N_CLASSES, N_PIXELS, scale_pixels
-from mnist_serve.errors import InvalidInput, PayloadTooLarge
+from mnist_serve.errors import InvalidInput
+from mnist_serve.http.parsing import check_batch_size, check_range, json_type_name, numbers_array
 
 # Every protocol offers the model's probabilities output plus the argmax as this output.
 LABEL_OUTPUT = "label"
@@ -37,16 +38,6 @@ V2_DTYPES: dict[str, np.dtype] = {
     }.items()
 }
 ACCEPTED_SHAPES = "[n, 784] or [n, 28, 28]"
-_NUMBER_TYPES = frozenset((int, float))
-
-
-def json_type_name(value: Any) -> str:
-    """The JSON name of a parsed value's type, for error messages."""
-    if value is None:
-        return "null"
-    return {bool: "boolean", str: "string", dict: "object", list: "array"}.get(
-        type(value), "number"
-    )
 
 
 def as_int(value: Any) -> int | None:
@@ -56,20 +47,6 @@ def as_int(value: Any) -> int | None:
     if type(value) is float and value.is_integer():
         return int(value)
     return None
-
-
-def check_batch_size(n: int, max_batch: int, field: str) -> None:
-    """n images: at least one, at most `max_batch` (413, as on the seed endpoint)."""
-    if n < 1:
-        raise InvalidInput(
-            f"{field} must hold 1 to {max_batch} images, got {n}", field=field, max_batch=max_batch
-        )
-    if n > max_batch:
-        raise PayloadTooLarge(
-            f"{field} holds {n} images; at most {max_batch} per request",
-            field=field,
-            max_batch=max_batch,
-        )
 
 
 def check_shape(shape: Any, field: str, max_batch: int) -> tuple[int, ...]:
@@ -114,19 +91,6 @@ def _position(index: int, field: str) -> dict[str, Any]:
     return {"field": field, "index": index, "image": index // N_PIXELS, "pixel": index % N_PIXELS}
 
 
-def check_pixel_range(pixels: np.ndarray, field: str) -> None:
-    """Every value finite and within 0..255 (NaN fails the comparison too)."""
-    flat = pixels.reshape(-1)
-    bad = np.flatnonzero(~((flat >= 0) & (flat <= 255)))
-    if bad.size:
-        i = int(bad[0])
-        raise InvalidInput(
-            f"{field}[{i}] is {flat[i].item()!r}, out of range: pixel values must be 0..255",
-            count=int(bad.size),
-            **_position(i, field),
-        )
-
-
 def pixels_from_json_data(
     data: Any, shape: tuple[int, ...], datatype: str, field: str
 ) -> np.ndarray:
@@ -140,15 +104,7 @@ def pixels_from_json_data(
             length=len(flat),
             expected=expected,
         )
-    if not set(map(type, flat)) <= _NUMBER_TYPES:
-        for i, v in enumerate(flat):
-            if type(v) not in _NUMBER_TYPES:
-                raise InvalidInput(
-                    f"{field}[{i}] must be a number 0..255, got {json_type_name(v)}",
-                    **_position(i, field),
-                )
-    # orjson parses integers beyond 64 bits as floats (and rejects infinity), so this fits.
-    pixels = np.array(flat, dtype=np.float64)
+    pixels = numbers_array(flat, field, locate=_position).astype(np.float64, copy=False)
     if not datatype.startswith("FP"):
         fractional = np.flatnonzero(pixels != np.floor(pixels))
         if fractional.size:
@@ -157,7 +113,7 @@ def pixels_from_json_data(
                 f"{field}[{i}] is {flat[i]!r}; datatype {datatype} needs whole numbers",
                 **_position(i, field),
             )
-    check_pixel_range(pixels, field)
+    check_range(pixels, field, flat, locate=_position)
     return scale_pixels(pixels.reshape(shape[0], N_PIXELS))
 
 
@@ -173,7 +129,7 @@ def pixels_from_bytes(raw: bytes, shape: tuple[int, ...], datatype: str, field: 
             expected=expected,
         )
     pixels = np.frombuffer(raw, dtype=dtype)
-    check_pixel_range(pixels, field)
+    check_range(pixels, field, locate=_position)
     return scale_pixels(pixels.reshape(shape[0], N_PIXELS))
 
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 from flask import Blueprint, current_app
 from werkzeug.routing import BaseConverter
 
-from mnist_serve.data import scale_pixels
 from mnist_serve.errors import InvalidInput, ModelNotFound
 from mnist_serve.http.content_encoding import read_decoded_body
-from mnist_serve.http.parsing import image_from_json
+from mnist_serve.http.parsing import images_from_list, json_type_name, parse_object
 from mnist_serve.http.responses import json_response
-from mnist_serve.http.tensors import LABEL_OUTPUT, check_batch_size, json_type_name, labels_of
+from mnist_serve.http.tensors import LABEL_OUTPUT, labels_of
 from mnist_serve.runtime import ModelRegistry
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
@@ -89,10 +87,11 @@ def model_metadata(name: str, version: str | None = None):
 @bp.post("/<segment:name>/versions/<segment:version>:predict")
 def predict(name: str, version: str | None = None):
     model = _model(name, version)
-    doc = _parse_json(read_decoded_body())  # TF Serving also takes gzip bodies
+    # TF Serving also takes gzip bodies.
+    doc = parse_object(read_decoded_body(), example='{"instances": [[784 pixel values]]}')
     outputs = _signature_outputs(model, doc.get("signature_name", DEFAULT_SIGNATURE))
     input_name = model.metadata["input"]["name"]
-    max_batch = current_app.config["MAX_BATCH"]
+    max_batch = current_app.config["SETTINGS"].max_batch
     if ("instances" in doc) == ("inputs" in doc):
         raise InvalidInput(
             "send exactly one of instances (row format) or inputs (columnar format)",
@@ -161,21 +160,6 @@ def _signature_outputs(model: Any, signature: Any) -> list[str]:
 # --- request parsing ------------------------------------------------------------------------
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
-    if not body:
-        raise InvalidInput('request body is empty; send {"instances": [[784 pixel values]]}')
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput(
-            f'request body must be a JSON object like {{"instances": [...]}}, '
-            f"got {json_type_name(doc)}"
-        )
-    return doc
-
-
 def _images(images: Any, field: str, max_batch: int, input_name: str | None) -> np.ndarray:
     """A list of images (each 784 values or 28 rows of 28; with `input_name`, each may also be
     an object {input_name: image}) -> float32 (n, 784) in [0, 1]."""
@@ -190,15 +174,14 @@ def _images(images: Any, field: str, max_batch: int, input_name: str | None) -> 
             "wrap a single image in a list: [[...784 values...]]",
             field=field,
         )
-    check_batch_size(len(images), max_batch, field)
-    rows = []
-    for k, image in enumerate(images):
-        where = f"{field}[{k}]"
+
+    def unwrap(image: Any, where: str) -> tuple[Any, str]:
         if input_name is not None and isinstance(image, dict):
             _only_input(image, input_name, where)
-            image, where = image[input_name], f"{where}.{input_name}"
-        rows.append(image_from_json(image, where))
-    return scale_pixels(np.stack(rows))
+            return image[input_name], f"{where}.{input_name}"
+        return image, where
+
+    return images_from_list(images, field, max_batch, unwrap=unwrap)
 
 
 def _only_input(named: dict[str, Any], input_name: str, field: str) -> None:

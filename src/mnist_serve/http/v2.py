@@ -18,15 +18,15 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from mnist_serve.data import N_CLASSES
-from mnist_serve.errors import InvalidInput, NotReady
+from mnist_serve.errors import InvalidInput
 from mnist_serve.http.content_encoding import read_decoded_body
+from mnist_serve.http.parsing import json_type_name, parse_object
 from mnist_serve.http.responses import json_response
 from mnist_serve.http.tensors import (
     LABEL_OUTPUT,
     V2_DTYPES,
     as_int,
     check_shape,
-    json_type_name,
     labels_of,
     pixels_from_bytes,
     pixels_from_json_data,
@@ -50,10 +50,8 @@ def server_version() -> str:
 
 
 def _registry() -> ModelRegistry:
-    registry = current_app.extensions.get("mnist_registry")
-    if registry is None:
-        raise NotReady("models are not loaded yet")
-    return registry
+    # Always there: the app is built only after every model loaded, verified and warmed up.
+    return current_app.extensions["mnist_registry"]
 
 
 def _empty(status: int = 200) -> Response:
@@ -77,7 +75,7 @@ def server_live():
 
 @bp.get("/health/ready")
 def server_ready():
-    _registry()
+    """Ready whenever it answers: no worker accepts a connection before its models are warm."""
     return _empty()
 
 
@@ -103,7 +101,7 @@ def infer(name: str, version: str | None = None):
         request.headers.get(HEADER_LENGTH),
         input_name=model.metadata["input"]["name"],
         output_name=model.metadata["output"]["name"],
-        max_batch=current_app.config["MAX_BATCH"],
+        max_batch=current_app.config["SETTINGS"].max_batch,
     )
     return infer_response(model, parsed, model.predict_proba(parsed.pixels))
 
@@ -197,19 +195,6 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
             header=HEADER_LENGTH,
         )
     return body[:size], body[size:]
-
-
-def _parse_header(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise InvalidInput(
-            'inference request is empty; send {"inputs": [{"name": ..., "shape": [1, 784], '
-            '"datatype": "UINT8", "data": [...]}]}'
-        )
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"inference request is not valid JSON: {exc}") from None
-    return _object(doc, "inference request")
 
 
 def _parse_input(
@@ -308,7 +293,11 @@ def parse_infer_request(
 ) -> InferRequest:
     """A V2 inference request (JSON, or JSON + binary tail) -> validated pixels and outputs."""
     header, binary = _split_body(body, header_length)
-    doc = _parse_header(header)
+    doc = parse_object(
+        header,
+        "inference request",
+        '{"inputs": [{"name": ..., "shape": [1, 784], "datatype": "UINT8", "data": [...]}]}',
+    )
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput(f"id must be a string, got {json_type_name(request_id)}", field="id")
