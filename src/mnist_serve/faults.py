@@ -147,11 +147,25 @@ def sigkill_worker(config: FaultConfig) -> dict[str, Any]:
 def sighup(config: FaultConfig) -> dict[str, Any]:
     """Two SIGHUPs (graceful reload: new workers, old ones finish) under load."""
     with _server(config) as server:
+        before = set(server.worker_pids())
         load = _Load(server.url, config, config.duration)
         for _ in range(2):
             time.sleep(config.duration / 3)
             os.kill(server.process.pid, signal.SIGHUP)
-        return _summary(load.join(), reloads=2)
+        result = load.join()
+        # The replaced workers must leave (not linger until the master kills them).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = set(server.worker_pids())
+            if len(now) == config.workers and not now & before:
+                break
+            time.sleep(0.2)
+        return _summary(
+            result,
+            reloads=2,
+            workers_after=len(now),
+            old_workers_left=len(now & before),
+        )
 
 
 def _half_sent(url: str, payload: bytes) -> socket.socket:

@@ -7,6 +7,9 @@ Runtime session is single-threaded (no thread pool to lose in the fork); the pri
 reloading code needs a restart rather than a HUP.
 """
 
+import os
+import sys
+
 from mnist_serve.startup import check_bind_free, settings_or_exit
 
 # A bad MNIST_SERVE_* value or a taken port: one line and a non-zero exit, not a traceback.
@@ -43,3 +46,13 @@ errorlog = "-"
 proc_name = "mnist-serve"
 # No control socket: unused here, and its default path would collide between servers.
 control_socket_disable = True
+
+
+def worker_exit(server, worker):
+    """A gevent worker stopped by a reload (HUP) can hang in interpreter shutdown with its hub
+    still running, until the master kills it. A worker that booted has served its last request
+    and has nothing left to clean up, so it leaves at once (boot failures keep their status)."""
+    if worker.booted and worker_class == "gevent":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
