@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from mnist_serve import faults
-from tests.conftest import ROOT, start_server, stop_server
+from tests.conftest import ROOT
 
 SMALL = faults.FaultConfig(
     workers=2,
@@ -121,20 +118,3 @@ def test_faults_command_refuses_unknown_scenarios(tmp_path):
     )
     assert result.returncode == 2
     assert "meteor" in result.stderr and "sigkill" in result.stderr
-
-
-def test_workers_replaced_by_a_reload_leave_by_themselves():
-    """An idle gevent worker stopped by a HUP used to hang in interpreter shutdown until the
-    master killed it (gunicorn_conf.worker_exit)."""
-    server = start_server()
-    try:
-        before = set(server.worker_pids())
-        os.kill(server.process.pid, signal.SIGHUP)
-        # Less than graceful_timeout (10 s), after which the master would kill them anyway.
-        deadline = time.monotonic() + 8
-        while set(server.worker_pids()) & before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not set(server.worker_pids()) & before
-        assert server.get("/health/ready").status_code == 200
-    finally:
-        stop_server(server)
