@@ -67,6 +67,14 @@ metrics-overhead: $(DEV_STAMP)
 		--out benchmarks/results/metrics_overhead.json
 	$(BIN)/python benchmarks/update_readme.py
 
+# Faults under load and the serving options (worker class and count, nginx in front): about
+# 20 minutes on 2 cores, loopback only; fills the README's "Running in production" tables.
+.PHONY: production
+production: $(DEV_STAMP)
+	$(BIN)/mnist-serve faults --out benchmarks/results/faults.json
+	$(BIN)/python -m benchmarks.serving_options --rounds 3 --out benchmarks/results/serving_options.json
+	$(BIN)/python benchmarks/update_readme.py
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
 

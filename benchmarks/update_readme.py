@@ -140,6 +140,13 @@ def _spread(run: dict) -> str:
     return f" ({min(every):,.0f}-{max(every):,.0f})" if every else ""
 
 
+def _worker_class(cfg: dict) -> str:
+    """Files written before MNIST_SERVE_WORKER_CLASS existed were measured with sync workers."""
+    default = "gevent" if "worker_class" in cfg else "sync"
+    chosen = cfg.get("worker_class", "auto")
+    return (default if cfg["threads"] == 1 else "gthread") if chosen == "auto" else chosen
+
+
 def loadtest_table(name: str = "loadtest.json") -> str:
     report = result(name.removesuffix(".json"))
     cfg = report["config"]
@@ -183,7 +190,7 @@ def loadtest_table(name: str = "loadtest.json") -> str:
         + f"`{cfg['payload']}` payload, {cfg['connections']} connections, {cfg['duration']:.0f} s per run "
         f"after {cfg['warmup']:.0f} s of warm-up, wrk with {cfg['wrk_threads']} threads on the same "
         f"{report['machine']['cores']}-core machine ({report['machine']['cpu']}); Gunicorn "
-        f"{'sync' if cfg['threads'] == 1 else 'gthread'} workers. From `benchmarks/results/{name}`."
+        f"{_worker_class(cfg)} workers. From `benchmarks/results/{name}`."
     )
     return "\n".join(lines)
 
@@ -231,6 +238,125 @@ def targets_table() -> str:
     ]
     lines = ["| target (2 cores, 16 connections, example JSON) | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in rows]
+    return "\n".join(lines)
+
+
+# Sections whose results the lead measures on a quiet machine (`make production`): until the
+# file exists they say so instead of showing numbers from a busy one.
+NOT_MEASURED = "_Not measured yet: run `make production`._"
+
+
+def serving_options_table() -> str:
+    """Worker class and count, keep-alive, nginx in front: from benchmarks/serving_options.py."""
+    if not (RESULTS / "serving_options.json").is_file():
+        return NOT_MEASURED
+    report = result("serving_options")
+    lines = [
+        "| option | req/s | p50 | p99 | errors | normal client beside "
+        f"{report['slow_clients']} slow clients: p99 | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["options"]:
+        low, high = r["rps_range"]
+        lines.append(
+            f"| {r['option']} | **{r['requests_per_second']:,.0f}** ({low:,.0f}-{high:,.0f}) | "
+            f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['errors']} | "
+            f"{r['normal_p99_ms_beside_slow_clients']:,.1f} ms | "
+            f"{r['normal_failed_beside_slow_clients']} of {r['normal_requests']} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Median of {report['rounds']} interleaved rounds (req/s range in brackets); wrk, "
+        f"{report['connections']} connections, {report['duration_s']:.0f} s per run, example JSON, "
+        f"{report['cpu_count']} cores; a normal request fails after 5 s without an answer. "
+        "From `benchmarks/results/serving_options.json`."
+    )
+    return "\n".join(lines)
+
+
+def faults_table() -> str:
+    """What each fault cost under load: from `mnist-serve faults`."""
+    if not (RESULTS / "faults.json").is_file():
+        return NOT_MEASURED
+    report = result("faults")
+    s, ok = report["scenarios"], report["verdicts"]
+    cfg = report["config"]
+
+    def mark(name: str) -> str:
+        return "met" if ok.get(name) else "**not met**"
+
+    rows = []
+    if "sigkill" in s:
+        r = s["sigkill"]
+        rows.append(
+            (
+                "one worker SIGKILLed under load",
+                "<= 0.1% failed",
+                f"{r['failed']} of {r['requests']:,} failed ({r['failed_percent']:.3f}%)",
+                "sigkill",
+            )
+        )
+    if "sighup" in s:
+        r = s["sighup"]
+        rows.append(
+            (
+                "two SIGHUPs (reload) under load",
+                "0 failed",
+                f"{r['failed']} of {r['requests']:,} failed",
+                "sighup",
+            )
+        )
+    if "sigterm" in s:
+        r = s["sigterm"]
+        rows.append(
+            (
+                "SIGTERM with requests in flight",
+                "all answered",
+                f"{r['in_flight_answered_200']} of {r['in_flight']} answered 200, exit {r['exit_code']}",
+                "sigterm",
+            )
+        )
+    if "soak" in s:
+        r = s["soak"]
+        rows.append(
+            (
+                f"soak, {r['seconds']:.0f} s",
+                "0 errors, RSS growth < 10%",
+                f"{r['requests']:,} requests, {r['failed']} failed, worker RSS "
+                f"{r['rss_mib_before']} -> {r['rss_mib_after']} MiB ({r['rss_growth_percent']:+.1f}%)",
+                "soak",
+            )
+        )
+    if "slow_clients" in s:
+        r = s["slow_clients"]
+        rows.append(
+            (
+                f"{r['slow_clients']} slow clients (half headers, half bodies)",
+                "normal p99 <= 100 ms, 0 failed",
+                f"normal client p99 {r['normal']['p99_ms']:.1f} ms, "
+                f"{r['normal']['failed']} of {r['normal']['requests']} failed",
+                "slow_clients",
+            )
+        )
+    if "kill_all" in s:
+        r = s["kill_all"]
+        rows.append(
+            (
+                "every worker SIGKILLed at once",
+                "comes back by itself",
+                f"ready again after {r['seconds_to_ready']:.1f} s",
+                "kill_all",
+            )
+        )
+    lines = ["| fault | target | measured | |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {mark(n)} |" for a, b, c, n in rows]
+    lines.append("")
+    env = report.get("server_env") or {}
+    lines.append(
+        f"{cfg['workers']} workers ({env.get('MNIST_SERVE_WORKER_CLASS', 'default worker class')}), "
+        f"wrk with {cfg['connections']} connections, {cfg['duration']:.0f} s of load around each "
+        f"signal, on {report['cpu_count']} cores. From `benchmarks/results/faults.json`."
+    )
     return "\n".join(lines)
 
 
@@ -544,6 +670,8 @@ SECTIONS = {
     "loadtest-sweep": lambda: loadtest_table("loadtest-sweep.json"),
     "loadtest-binary": lambda: loadtest_table("loadtest-binary.json"),
     "metrics-overhead": lambda: metrics_overhead_table(),
+    "serving-options": serving_options_table,
+    "faults": faults_table,
     "quickstart-answer": quickstart_answer,
     "capacity": capacity_table,
     "replicas": replicas_table,

@@ -52,8 +52,10 @@ def start_server(
     env_overrides: dict[str, str] | None = None,
     model_dir: Path = MODELS,
     output: Path | None = None,
+    url: str | None = None,
 ) -> Server:
-    """Gunicorn on a free loopback port; `output`: a file for its stdout and stderr."""
+    """Gunicorn on a free loopback port; `output`: a file for its stdout and stderr; `url`: where
+    it answers when that is not its own TCP port (e.g. a proxy in front)."""
     port = free_port()
     env = {
         **os.environ,
@@ -80,13 +82,16 @@ def start_server(
     )
     if sink is not None:
         sink.close()  # the child holds its own copy
-    url = f"http://127.0.0.1:{port}"
+    # HTTPS when the test hands Gunicorn a certificate (then trusted for the readiness check).
+    scheme = "https" if env.get("MNIST_SERVE_CERTFILE") else "http"
+    verify = env.get("MNIST_SERVE_CERTFILE") or True
+    url = url or f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}")
         try:
-            if requests.get(url + "/health/ready", timeout=5).status_code == 200:
+            if requests.get(url + "/health/ready", timeout=5, verify=verify).status_code == 200:
                 return Server(url, process)
         except requests.RequestException:
             # Not listening yet, or listening while the workers still load (a busy machine).

@@ -150,3 +150,19 @@ def test_robustness_writes_json_and_plot(tmp_path):
     assert (result.returncode == 0) == report["ok"]
     assert "png_420px_large" in result.stdout
     assert out.with_suffix(".png").is_file()
+
+
+def test_every_option_of_every_command_has_help_text():
+    from mnist_serve.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if a.dest == "command"]
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in subparsers.choices.items()
+        for action in sub._actions
+        if not action.help and action.dest != "help"
+    ]
+    assert missing == []
+    # And every command has its one-line summary in `mnist-serve --help`.
+    assert all(a.help for a in subparsers._choices_actions)

@@ -126,8 +126,6 @@ def test_slow_clients_get_async_workers(monkeypatch, which):
     for name, value in env_of(c).items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    if not hasattr(settings, "gunicorn_worker_class"):
-        pytest.xfail("the worker-class setting comes with issue 9; not merged here yet")
     assert settings.gunicorn_worker_class() == "gevent"
 
 

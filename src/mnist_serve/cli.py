@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mnist_serve.config import PROJECT_ROOT, default_workers, load_settings
+from mnist_serve.config import PROJECT_ROOT, WORKER_CLASSES, default_workers, load_settings
 from mnist_serve.errors import ArtifactError, DataError, ServeError
 
 
@@ -28,6 +28,21 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
         "without it MNIST is downloaded once and checked by sha256",
     )
     p.add_argument("--mirror", help="base URL of an MNIST mirror (default: a public one)")
+
+
+def _add_out(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_ROOT / "benchmarks/results" / name,
+        help="results JSON (a PNG plot is written beside it)",
+    )
+
+
+def _add_worker_class(p: argparse.ArgumentParser, default_help: str) -> None:
+    p.add_argument(
+        "--worker-class", choices=WORKER_CLASSES, help=f"Gunicorn worker class ({default_help})"
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -87,11 +102,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Exec Gunicorn with the project's config file; flags become MNIST_SERVE_* variables."""
-    for flag in ("bind", "workers", "threads", "model_dir"):
+    for flag in ("bind", "workers", "threads", "model_dir", "worker_class"):
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"MNIST_SERVE_{flag.upper()}"] = str(value)
-    settings = load_settings()  # fail here, loudly, on a bad setting or an empty repository
+    from mnist_serve.startup import settings_or_exit
+
+    settings = settings_or_exit()  # one line naming the variable on a bad setting
     from mnist_serve.repository import check_servable
 
     check_servable(settings.model_dir)
@@ -196,6 +213,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         duration=args.duration,
         repeat=args.repeat,
         url=args.url,
+        worker_class=args.worker_class or "auto",
         data_dir=args.data_dir,
         images=args.images,
     )
@@ -219,6 +237,40 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_faults(args: argparse.Namespace) -> int:
+    from mnist_serve import faults
+    from mnist_serve.loadtest import LoadTestError
+
+    scenarios = args.scenarios.split(",")
+    unknown = sorted(set(scenarios) - set(faults.SCENARIOS))
+    if unknown:
+        print(
+            f"mnist-serve faults: error: unknown scenarios {unknown}; known: "
+            f"{','.join(faults.SCENARIOS)}",
+            file=sys.stderr,
+        )
+        return 2
+    config = faults.FaultConfig(
+        workers=args.workers,
+        connections=args.connections,
+        duration=args.duration,
+        soak=args.soak,
+        slow_clients=args.slow_clients,
+        slow_seconds=args.slow_seconds,
+        normal_requests=args.normal_requests,
+        env={"MNIST_SERVE_WORKER_CLASS": args.worker_class} if args.worker_class else None,
+    )
+    try:
+        report = faults.run_faults(config, scenarios)
+    except LoadTestError as exc:
+        print(f"mnist-serve faults: error: {exc}", file=sys.stderr)
+        return 2
+    faults.write_report(report, args.out)
+    print(json.dumps(report["verdicts"], indent=2))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0 if all(report["verdicts"].values()) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnist-serve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-refit", action="store_true", help="ship the models fit without the holdout"
     )
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, default=1234, help="random seed for both trainers")
     p.add_argument(
         "--version",
         type=int,
@@ -265,26 +317,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="start Gunicorn with the project's config")
     _add_model_dir(p)
-    p.add_argument("--bind", help="host:port (default 0.0.0.0:8887)")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--bind", help="host:port or unix:PATH (default 0.0.0.0:8887)")
+    p.add_argument("--workers", type=int, help="Gunicorn worker processes (default: one per core)")
+    p.add_argument(
+        "--threads", type=int, help="threads per worker; >1 uses the gthread worker (default 1)"
+    )
+    _add_worker_class(p, "default auto: gevent, or gthread with --threads > 1")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="in-process inference speed test (the seed's script)")
     _add_model_dir(p)
     p.add_argument(
-        "--example", type=Path, default=PROJECT_ROOT / "examples/mnist_image_example.json"
+        "--example",
+        type=Path,
+        default=PROJECT_ROOT / "examples/mnist_image_example.json",
+        help="JSON request file whose image is timed",
     )
-    p.add_argument("--trials", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/inference.json")
+    p.add_argument("--trials", type=int, default=1000, help="timed calls per measurement")
+    p.add_argument("--batch", type=int, default=256, help="images per call in the batch timing")
+    _add_out(p, "inference.json")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("loadtest", help="drive Gunicorn with wrk; compare with the baselines")
     p.add_argument("--url", help="load an already running server instead (no baselines)")
-    p.add_argument("--endpoint", default="/verify_vector_image")
+    p.add_argument("--endpoint", default="/verify_vector_image", help="path that is loaded")
     p.add_argument(
-        "--payload", default="json", choices=["json", "binary", "batch-json", "batch-binary"]
+        "--payload",
+        default="json",
+        choices=["json", "binary", "batch-json", "batch-binary"],
+        help="request body kind (default json, the seed's)",
     )
     p.add_argument("--batch", type=int, default=32, help="images per request for batch payloads")
     p.add_argument(
@@ -293,10 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         default=str(default_workers()),
-        help="sweep, e.g. 1,2,4,8 (default: the server's own default)",
+        help="Gunicorn workers, comma-separated for a sweep, e.g. 1,2,4,8 (default: the server's)",
     )
     p.add_argument("--threads", type=int, default=1, help="Gunicorn threads per worker")
-    p.add_argument("--connections", type=int, default=16)
+    _add_worker_class(p, "default auto: gevent, or gthread with --threads > 1")
+    p.add_argument(
+        "--connections", type=int, default=16, help="concurrent wrk connections (default 16)"
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     p.add_argument(
         "--repeat",
@@ -304,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="measure each target this many times, interleaved; report the median run",
     )
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/loadtest.json")
+    _add_out(p, "loadtest.json")
     p.add_argument(
         "--data-dir",
         type=Path,
@@ -312,6 +376,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--images", type=int, default=1000, help="distinct request bodies to rotate")
     p.set_defaults(func=cmd_loadtest)
+
+    p = sub.add_parser(
+        "faults",
+        help="kill, reload, stop, soak and starve a real server on loopback (JSON + plot)",
+    )
+    p.add_argument(
+        "--scenarios",
+        default="sigkill,sighup,sigterm,soak,slow_clients,kill_all",
+        help="comma-separated subset of: sigkill,sighup,sigterm,soak,slow_clients,kill_all",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Gunicorn workers (default 2)")
+    _add_worker_class(p, "default: the server's default")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="seconds of load around each signal (default 20)",
+    )
+    p.add_argument("--soak", type=float, default=60.0, help="soak seconds (default 60)")
+    p.add_argument(
+        "--slow-clients", type=int, default=200, help="slow connections opened (default 200)"
+    )
+    p.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=30.0,
+        help="most seconds the slow clients trickle (default 30)",
+    )
+    p.add_argument(
+        "--normal-requests",
+        type=int,
+        default=200,
+        help="requests the normal client sends beside the slow ones (default 200)",
+    )
+    _add_out(p, "faults.json")
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")
     _add_model_dir(p)
@@ -334,9 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_dir(p)
     _add_data_dir(p)
     p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
-    p.add_argument(
-        "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/image_robustness.json"
-    )
+    _add_out(p, "image_robustness.json")
     p.set_defaults(func=cmd_robustness)
     return parser
 

@@ -7,11 +7,12 @@ processes) and the CLI always agree on one source of truth.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,9 +35,15 @@ def default_model_dir() -> Path:
     return shipped if (shipped / "mlp").is_dir() else Path.cwd() / "models"
 
 
+WorkerClass = Literal["auto", "gevent", "sync", "gthread"]
+WORKER_CLASSES = get_args(WorkerClass)
+
+
 def default_workers() -> int:
-    """Gunicorn's rule of thumb, (2 x cores) + 1, capped: inference is CPU-bound."""
-    return min(2 * (os.cpu_count() or 1) + 1, 12)
+    """One worker per core, capped: inference is CPU-bound, so more workers than cores only
+    queue behind each other (issue 9: on 2 cores, 5 sync workers doubled p99 at the same
+    throughput; benchmarks/serving_options.py measures the counts)."""
+    return min(os.cpu_count() or 1, 12)
 
 
 class Settings(BaseSettings):
@@ -94,6 +101,79 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=2.0, ge=0, le=3600)
     """How often each worker looks for new model versions in `model_dir` (0: never)."""
 
+    worker_class: WorkerClass = "auto"
+    """Gunicorn worker class. `auto`: gevent (one greenlet per connection, so slow clients
+    cannot hold a worker), or gthread when threads > 1. `sync` only behind a buffering proxy
+    such as deploy/nginx/."""
+
+    keepalive: int = Field(default=0, ge=0, le=300)
+    """Seconds an idle keep-alive connection stays open; 0 closes after each response. Off by
+    default: with gevent a kept-alive connection sticks to one worker and starves the others
+    (p99 above 1 s in the measurements of issue 9)."""
+
+    api_token: SecretStr | None = None
+    """When set, inference endpoints need `Authorization: Bearer <token>`; health stays open."""
+
+    api_token_file: Path | None = None
+    """A file holding the token (a mounted secret); its surrounding whitespace is ignored."""
+
+    certfile: Path | None = None
+    """TLS certificate (PEM) for Gunicorn to serve HTTPS; needs `keyfile` too."""
+
+    keyfile: Path | None = None
+    """TLS private key (PEM) matching `certfile`."""
+
+    @field_validator("bind")
+    @classmethod
+    def _valid_bind(cls, value: str) -> str:
+        if value.startswith("unix:") and len(value) > len("unix:"):
+            return value
+        match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", value)
+        if match is None or int(match.group(2)) > 65535:
+            raise ValueError("expected host:port (port 0-65535), e.g. 127.0.0.1:8887, or unix:PATH")
+        return value
+
+    @field_validator("api_token_file", "certfile", "keyfile")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError("expected the path of a readable file")
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _non_empty_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("expected a non-empty token (unset the variable to turn auth off)")
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if self.api_token is not None and self.api_token_file is not None:
+            raise ValueError("set MNIST_SERVE_API_TOKEN or MNIST_SERVE_API_TOKEN_FILE, not both")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both MNIST_SERVE_CERTFILE and MNIST_SERVE_KEYFILE")
+        return self
+
+    def token(self) -> str | None:
+        """The bearer token from the variable or the file, or None when auth is off."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value().strip()
+        if self.api_token_file is not None:
+            token = self.api_token_file.read_text().strip()
+            if not token:
+                raise SettingsError(
+                    f"MNIST_SERVE_API_TOKEN_FILE={self.api_token_file}: the file is empty; "
+                    "put the token in it"
+                )
+            return token
+        return None
+
+    def gunicorn_worker_class(self) -> str:
+        if self.worker_class == "auto":
+            return "gthread" if self.threads > 1 else "gevent"
+        return self.worker_class
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -103,9 +183,31 @@ class Settings(BaseSettings):
         return value.lower()
 
 
+class SettingsError(ValueError):
+    """A bad MNIST_SERVE_* value, as one line an operator can act on."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (tests, CLI) on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: the variable, the value given and what is accepted (not pydantic's field)."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across fields: its message names the variables
+            parts.append(message)
+            continue
+        variable = "MNIST_SERVE_" + str(error["loc"][0]).upper()
+        value = error.get("input")
+        shown = "<hidden>" if variable == "MNIST_SERVE_API_TOKEN" else repr(value)
+        parts.append(f"{variable}={shown} is not accepted: {message}")
+    return "; ".join(parts)
 
 
 @lru_cache(maxsize=1)

@@ -8,18 +8,28 @@ reloading code needs a restart rather than a HUP.
 """
 
 from mnist_serve import logs, metrics
-from mnist_serve.config import process_settings
+from mnist_serve.startup import check_bind_free, settings_or_exit
 
-_settings = process_settings()  # the same object the preloaded app reads
+# A bad MNIST_SERVE_* value or a taken port: one line and a non-zero exit, not a traceback.
+_settings = settings_or_exit()
+check_bind_free(_settings.bind)
 
 bind = _settings.bind
 workers = _settings.workers
 threads = _settings.threads
-# Sync workers for one thread; gthread (keep-alive capable) when threads > 1.
-worker_class = "gthread" if _settings.threads > 1 else "sync"
+# gevent by default (MNIST_SERVE_WORKER_CLASS=auto): a connection is a greenlet, so clients
+# that trickle headers or bodies cannot occupy a worker (6 of them froze 5 sync workers);
+# gthread when threads > 1; sync only behind a buffering proxy (deploy/nginx/).
+worker_class = _settings.gunicorn_worker_class()
+# Connections per gevent worker; beyond this, slow clients wait in the listen backlog.
+worker_connections = 1000
 timeout = _settings.timeout
 graceful_timeout = 10
-keepalive = 5
+# Keep-alive off by default: kept-alive gevent connections stick to one worker (p99 > 1 s).
+keepalive = _settings.keepalive
+# HTTPS when MNIST_SERVE_CERTFILE and MNIST_SERVE_KEYFILE are set (both or neither).
+certfile = str(_settings.certfile) if _settings.certfile else None
+keyfile = str(_settings.keyfile) if _settings.keyfile else None
 preload_app = _settings.preload
 # Recycle workers now and then so a slow leak never becomes an outage; jitter avoids a herd.
 max_requests = 100_000

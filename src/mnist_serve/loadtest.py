@@ -72,6 +72,8 @@ class LoadTestConfig:
     wrk_threads: int = 2
     repeat: int = 1
     url: str | None = None
+    worker_class: str = "auto"
+    """MNIST_SERVE_WORKER_CLASS for every target (auto: gevent, gthread with threads > 1)."""
     data_dir: Path | None = None
     images: int = 1000
 
@@ -300,7 +302,7 @@ def served_model_names() -> set[str]:
 def measure(
     app: str, workers: int, config: LoadTestConfig, files: BodyFiles, ctype: str, env=None
 ) -> dict:
-    env = {**files.env(), **(env or {})}  # floor+models rotates the same images
+    env = {"MNIST_SERVE_WORKER_CLASS": config.worker_class, **files.env(), **(env or {})}
     with GunicornServer(app, workers, config.threads, env) as server:
         url = server.url + config.endpoint
         _check_answer(url, read_bodies(files.data, files.index)[0], ctype)

@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.extensions["mnist_registry"] = registry
 
     from mnist_serve.http import (
+        auth,
         docs,
         errors,
         health,
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     errors.init_app(app)
     # Request ids, Prometheus metrics and /metrics, and the model-version poller.
     telemetry.init_app(app, settings)
+    auth.init_app(app, settings.token())
     app.register_blueprint(seed.bp)
     app.register_blueprint(health.bp)
     # Images in (PNG/JPEG/GIF/BMP) and the drawing page that uses them.

@@ -132,13 +132,30 @@ function resetResults(message, isError = false) {
   setStatus(message, isError);
 }
 
+// A server started with MNIST_SERVE_API_TOKEN answers 401: ask once, keep it for the tab.
+const TOKEN_KEY = "mnist-serve-token";
+
+function askToken() {
+  const token = window.prompt("This server needs an API token (MNIST_SERVE_API_TOKEN):");
+  if (!token) return false;
+  sessionStorage.setItem(TOKEN_KEY, token.trim());
+  return true;
+}
+
+function postImage(body, contentType) {
+  const headers = {};
+  if (contentType) headers["Content-Type"] = contentType;
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return fetch("/predict/image", { method: "POST", body, headers });
+}
+
 async function predict(body, contentType, source) {
   const mine = ++sequence;
   inFlight = true;
   try {
-    const init = { method: "POST", body };
-    if (contentType) init.headers = { "Content-Type": contentType };
-    const response = await fetch("/predict/image", init);
+    let response = await postImage(body, contentType);
+    if (response.status === 401 && askToken()) response = await postImage(body, contentType);
     const answer = await response.json();
     if (mine !== sequence) return;
     if (!response.ok) {
@@ -165,7 +182,8 @@ function predictPad() {
     return;
   }
   lastLive = performance.now();
-  pad.toBlob((blob) => blob && predict(blob, "image/png", "Your drawing"), "image/png");
+  // Cleared before the blob was ready: nothing to predict any more.
+  pad.toBlob((blob) => blob && inked && predict(blob, "image/png", "Your drawing"), "image/png");
 }
 
 // --- drawing with mouse, pen or touch ------------------------------------------------------

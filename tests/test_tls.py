@@ -1,0 +1,70 @@
+"""HTTPS straight from Gunicorn (MNIST_SERVE_CERTFILE / MNIST_SERVE_KEYFILE), with a
+certificate made here for 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from tests.conftest import start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is needed to make a test certificate"
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_gunicorn_serves_https_with_the_given_certificate(certificate, example_pixels):
+    cert, key = certificate
+    server = start_server({"MNIST_SERVE_CERTFILE": str(cert), "MNIST_SERVE_KEYFILE": str(key)})
+    try:
+        assert server.url.startswith("https://")
+        answer = requests.post(
+            server.url + "/verify_vector_image",
+            json={"image_vector": example_pixels},
+            verify=str(cert),
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        assert answer.json()["mlp"]["predicted_number"] == 5
+        # Plain HTTP to the TLS port is not served.
+        try:
+            plain = requests.get(server.url.replace("https", "http") + "/health/ready", timeout=5)
+            plain_status = plain.status_code
+        except requests.RequestException:
+            plain_status = None
+        assert plain_status != 200
+        # And a client that does not trust the certificate refuses it.
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(server.url + "/health/ready", timeout=5)
+    finally:
+        stop_server(server)
