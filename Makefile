@@ -82,6 +82,6 @@ clean:
 # "Scaling out" tables: about 3 minutes on a quiet 2-core machine.
 .PHONY: scale-bench
 scale-bench: $(DEV_STAMP)
-	$(BIN)/python benchmarks/capacity.py --workers 2 --duration 30 --apply
+	$(BIN)/python benchmarks/capacity.py --workers 2 --duration 30 --apply $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 	$(BIN)/python benchmarks/replicas.py
 	$(BIN)/python benchmarks/update_readme.py

@@ -29,12 +29,14 @@ import time
 from pathlib import Path
 
 from mnist_serve.loadtest import (
+    BodyFiles,
     GunicornServer,
     LoadTestConfig,
     _pss_kib,
     _rss_kib,
-    payload_body,
+    payload_bodies,
     run_wrk,
+    test_images,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,10 +104,12 @@ def apply(recommended: dict, manifests: list[Path] = MANIFESTS) -> None:
         print(f"updated {path}")
 
 
-def measure(workers: int, duration: float, connections: int, warmup: float) -> dict:
-    config = LoadTestConfig(connections=connections, duration=duration)
-    body, ctype = payload_body(config)
-    with GunicornServer("mnist_serve.wsgi:app", workers, 1) as server:
+def measure(
+    workers: int, duration: float, connections: int, warmup: float, data_dir: Path | None = None
+) -> dict:
+    config = LoadTestConfig(connections=connections, duration=duration, data_dir=data_dir)
+    bodies, ctype = payload_bodies(config, test_images(config))
+    with BodyFiles(bodies) as body, GunicornServer("mnist_serve.wsgi:app", workers, 1) as server:
         url = server.url + config.endpoint
         idle = snapshot(server)
         run_wrk(url, body, ctype, config, warmup)
@@ -193,6 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=30, help="seconds of measured load")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before it")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="MNIST IDX files; requests rotate over its test images (default: the download)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="results file (JSON; PNG beside)")
     parser.add_argument(
         "--apply",
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         help="also write the recommended resources into deploy/kubernetes and deploy/kserve",
     )
     args = parser.parse_args(argv)
-    report = measure(args.workers, args.duration, args.connections, args.warmup)
+    report = measure(args.workers, args.duration, args.connections, args.warmup, args.data_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))

@@ -18,7 +18,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from mnist_serve.loadtest import GunicornServer, LoadTestConfig, payload_body, run_wrk
+from mnist_serve.loadtest import (
+    BodyFiles,
+    GunicornServer,
+    LoadTestConfig,
+    payload_bodies,
+    run_wrk,
+    test_images,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "profile.json"
@@ -37,9 +44,16 @@ STAGES = {
 
 
 def main() -> None:
-    config = LoadTestConfig(connections=16, duration=12)
-    body, content_type = payload_body(config)
-    with GunicornServer("mnist_serve.wsgi:app", workers=1, threads=1) as server:
+    """Usage: profile_worker.py [MNIST_DATA_DIR]; requests rotate over its test images. The
+    profile is of one sync worker, the worker class the committed results were taken with."""
+    data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    config = LoadTestConfig(connections=16, duration=12, data_dir=data_dir)
+    bodies, content_type = payload_bodies(config, test_images(config))
+    sync = {"MNIST_SERVE_WORKER_CLASS": "sync"}
+    with (
+        BodyFiles(bodies) as body,
+        GunicornServer("mnist_serve.wsgi:app", workers=1, threads=1, env=sync) as server,
+    ):
         url = server.url + config.endpoint
         run_wrk(url, body, content_type, config, 2)
         worker = server.worker_pids()[0]

@@ -9,10 +9,25 @@ from pathlib import Path
 import yaml
 from benchmarks import capacity
 
+from tests.conftest import SHARED_MNIST
+
 
 def test_measures_and_recommends_enough_memory(tmp_path):
     out = tmp_path / "capacity.json"
-    capacity.main(["--workers", "1", "--duration", "2", "--warmup", "0.5", "--out", str(out)])
+    capacity.main(
+        [
+            "--workers",
+            "1",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.5",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(SHARED_MNIST),
+        ]
+    )
     report = json.loads(out.read_text())
     assert report["requests_per_second"] > 0 and report["cpu_cores_used"] > 0
     assert sum(report["errors"].values()) == 0
