@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint format train evaluate bench robustness loadtest clean
+.PHONY: serve test lint format train evaluate bench robustness handwriting loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -46,6 +46,10 @@ evaluate: $(SERVE_STAMP)
 # MNIST test digits as image files at other sizes and positions (about 10 minutes on 2 cores).
 robustness: $(DEV_STAMP)
 	$(BIN)/mnist-serve robustness $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# Real handwritten digits from another data set (scikit-learn's optdigits) as image files.
+handwriting: $(DEV_STAMP)
+	$(BIN)/mnist-serve handwriting
 
 bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mnist_serve import training
+from mnist_serve.augment import Augmentation
 from mnist_serve.data import load_from_dir
 from mnist_serve.errors import ArtifactError
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
@@ -19,14 +20,17 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("xgboost")
 
 
+NO_AUGMENT = Augmentation(keep_fraction=1.0)
+
+
 def tiny_config(out_dir: Path, **kw) -> training.TrainConfig:
     return training.TrainConfig(
         out_dir=out_dir,
         holdout=60,
         mlp=training.MlpParams(
-            hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, shift_pixels=0
+            hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, augmentation=NO_AUGMENT
         ),
-        xgboost=training.XgbParams(n_estimators=8, max_depth=3),
+        xgboost=training.XgbParams(n_estimators=8, max_depth=3, augmented_copies=1),
         **kw,
     )
 
@@ -44,6 +48,7 @@ def test_writes_artifacts_originals_and_manifest(trained):
     out, manifest = trained
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json",
+        "mlp-int8.onnx",
         "mlp.keras",
         "mlp.onnx",
         "xgboost.onnx",
@@ -77,11 +82,10 @@ def test_served_models_match_the_originals(trained):
 
     data = load_from_dir(out.parent / "data")
     x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
-    registry = ModelRegistry.load(out)
+    registry = ModelRegistry.load(out, precision="fp32")  # exact parity: the float32 graph
     mlp = keras.models.load_model(out / "mlp.keras")
     expected = mlp.predict(x, verbose=0)
     np.testing.assert_allclose(registry.get("mlp").predict_proba(x), expected, atol=1e-4)
-    # One image at a time takes the graph's sparse path: same answers.
     singles = np.concatenate([registry.get("mlp").predict_proba(row[None]) for row in x[:20]])
     np.testing.assert_allclose(singles, expected[:20], atol=1e-4)
     booster = xgb.Booster()
@@ -111,20 +115,51 @@ def test_xgboost_ships_as_one_regressor_per_class(trained):
     np.testing.assert_allclose(run["xgboost.onnx"][0], run["classifier.onnx"][1], rtol=0, atol=1e-6)
 
 
-def test_mlp_reads_only_lit_pixels_for_one_image(trained):
+def test_mlp_ships_int8_by_default_with_its_check(trained):
     import onnx
-    import onnxruntime as ort
 
-    graph = onnx.load(trained[0] / "mlp.onnx").graph
-    (branch,) = [n for n in graph.node if n.op_type == "If"]
-    then = next(a.g for a in branch.attribute if a.name == "then_branch")
-    assert "NonZero" in [n.op_type for n in then.node]
-    session = ort.InferenceSession(trained[0] / "mlp.onnx")
-    blank = np.zeros((1, 784), dtype=np.float32)  # no lit pixel at all: still a distribution
-    proba = session.run(None, {"pixels": blank})[0]
-    assert proba.shape == (1, 10) and abs(float(proba.sum()) - 1) < 1e-5
-    dense = session.run(None, {"pixels": np.repeat(blank, 2, axis=0)})[0]
-    np.testing.assert_allclose(proba[0], dense[0], atol=1e-6)
+    out, manifest = trained
+    entry = manifest["models"][0]
+    assert entry["precision"] == "int8"
+    assert entry["artifact"] == entry["variants"]["int8"]
+    assert entry["variants"]["fp32"]["path"] == "mlp.onnx"
+    check = entry["quantization"]
+    assert check["passed"] is True
+    for way in ("batch", "single"):
+        assert check[way]["drop_points"] <= training.INT8_MAX_DROP_POINTS
+        assert check[way]["argmax_agreement"] >= training.INT8_MIN_AGREEMENT
+    ops = {n.op_type for n in onnx.load(out / "mlp-int8.onnx").graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}
+    # Dense for every batch size: no If/NonZero single-image branch any more.
+    assert not {n.op_type for n in onnx.load(out / "mlp.onnx").graph.node} & {"If", "NonZero"}
+    default, fp32 = ModelRegistry.load(out), ModelRegistry.load(out, precision="fp32")
+    assert default.get("mlp").metadata["artifact"]["path"] == "mlp-int8.onnx"
+    assert fp32.get("mlp").metadata["artifact"]["path"] == "mlp.onnx"
+    assert fp32.get("mlp").metadata["precision"] == "fp32"
+    # XGBoost has one artifact and serves it whatever the precision.
+    assert fp32.get("xgboost").metadata["artifact"]["path"] == "xgboost.onnx"
+    assert all(verify_artifacts(out).values()) and "mlp-int8.onnx" in verify_artifacts(out)
+
+
+def test_int8_check_refuses_a_worse_model(trained):
+    out, _ = trained
+    data = load_from_dir(out.parent / "data")
+    x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
+    y = data.y_test.astype(np.int64)
+    other = np.eye(10, dtype=np.float32)[(y + 1) % 10]  # a float model that disagrees everywhere
+    with pytest.raises(training.ExportMismatch, match="int8 check failed"):
+        training.check_int8(out / "mlp-int8.onnx", x, y, other)
+
+
+def test_unknown_precision_is_refused(trained, tmp_path):
+    out, _ = trained
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["models"][0]["variants"].pop("fp32")
+    copy = tmp_path / "models"
+    shutil.copytree(out, copy)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="MNIST_SERVE_PRECISION"):
+        ModelRegistry.load(copy, precision="fp32")
 
 
 def test_split_refuses_other_graphs(trained):
@@ -164,13 +199,3 @@ def test_training_one_model_keeps_the_other(trained, tmp_path):
     assert by_name["mlp"] == manifest["models"][0]
     assert by_name["xgboost"]["version"] == "2"
     assert ModelRegistry.load(target).get("xgboost", "2").version == "2"
-
-
-def test_shift_moves_pixels_without_wrapping():
-    image = np.zeros((1, 784), dtype=np.float32)
-    image[0, 0] = 1.0  # top-left corner
-    rng = np.random.default_rng(0)
-    shifted = np.concatenate([training._shifted(image, 1, rng) for _ in range(30)])
-    assert shifted.max() == 1.0
-    assert shifted[:, 27].max() == 0 and shifted[:, 27 * 28].max() == 0  # never wrapped around
-    assert shifted.sum(axis=1).min() in (0.0, 1.0)

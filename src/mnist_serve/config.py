@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(default_factory=default_model_dir)
     """Folder holding `manifest.json` and the ONNX artifacts it lists."""
+
+    precision: Literal["int8", "fp32"] = "int8"
+    """Which artifact of a model that ships several: the int8 MLP (default, checked at export
+    against the float model) or its float32 original for exact parity with Keras. Models with
+    one artifact (XGBoost) ignore it."""
 
     bind: str = "0.0.0.0:8887"
     """Address Gunicorn listens on (the seed's default)."""

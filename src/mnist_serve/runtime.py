@@ -44,8 +44,21 @@ class ServedModel:
     output_name: str
 
     @classmethod
-    def from_entry(cls, model_dir: Path, entry: dict[str, Any]) -> ServedModel:
+    def from_entry(
+        cls, model_dir: Path, entry: dict[str, Any], precision: str | None = None
+    ) -> ServedModel:
+        """`precision` picks one of the entry's `variants` (e.g. "fp32" next to the default
+        "int8"); a model without variants (XGBoost's trees) serves its one artifact."""
         artifact = entry["artifact"]
+        variants = entry.get("variants") or {}
+        if precision and variants:
+            if precision not in variants:
+                raise ArtifactError(
+                    f"{entry['name']}: no {precision!r} artifact (MNIST_SERVE_PRECISION); "
+                    f"this model has {sorted(variants)}"
+                )
+            artifact = variants[precision]
+            entry = {**entry, "artifact": artifact, "precision": precision}
         path = model_dir / artifact["path"]
         if not path.is_file():
             raise ArtifactError(f"{entry['name']}: artifact {path} is missing")
@@ -148,10 +161,12 @@ class ModelRegistry:
         self._by_name = {m.name: m for m in self.served}
 
     @classmethod
-    def load(cls, model_dir: Path) -> ModelRegistry:
+    def load(cls, model_dir: Path, precision: str | None = None) -> ModelRegistry:
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
-        models = [ServedModel.from_entry(model_dir, entry) for entry in manifest["models"]]
+        models = [
+            ServedModel.from_entry(model_dir, entry, precision) for entry in manifest["models"]
+        ]
         for model in models:
             model.warm_up()
         return cls(models, manifest)
@@ -207,8 +222,12 @@ def verify_artifacts(model_dir: Path) -> dict[str, bool]:
     manifest = read_manifest(model_dir)
     results = {}
     for entry in manifest["models"]:
-        for key in ("artifact", "original"):
-            item = entry.get(key)
+        items = [
+            entry.get("artifact"),
+            entry.get("original"),
+            *(entry.get("variants") or {}).values(),
+        ]
+        for item in items:
             if item:
                 path = Path(model_dir) / item["path"]
                 results[item["path"]] = path.is_file() and sha256_file(path) == item["sha256"]

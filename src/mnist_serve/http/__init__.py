@@ -18,7 +18,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         MAX_BATCH=settings.max_batch,
         SETTINGS=settings,
     )
-    app.extensions["mnist_registry"] = registry or ModelRegistry.load(settings.model_dir)
+    app.extensions["mnist_registry"] = registry or ModelRegistry.load(
+        settings.model_dir, settings.precision
+    )
 
     from mnist_serve.http import docs, errors, health, image, openapi, seed, tfserving, ui, v2
 
