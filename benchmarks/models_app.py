@@ -21,7 +21,7 @@ from mnist_serve.runtime import ModelRegistry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mnist_image_example.json"
 
-registry = ModelRegistry.load(load_settings().model_dir)
+registry = ModelRegistry.load(load_settings().model_dir, load_settings().precision)
 IMAGE, _ = images_from_document(orjson.loads(EXAMPLE.read_bytes()), max_batch=1)
 
 app = Flask(__name__)

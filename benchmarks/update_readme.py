@@ -1,6 +1,7 @@
 """Rewrite the README's measured tables from the files the commands wrote.
 
-Every number in those README sections comes from `models/manifest.json` or a file under
+Every number in those README sections comes from the served `models/<name>/<version>/model.json`
+files or a file under
 `benchmarks/results/`; run this after `mnist-serve train`, `bench` or `loadtest`.
 """
 
@@ -10,12 +11,25 @@ import json
 import re
 from pathlib import Path
 
+from mnist_serve import repository
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def served_models() -> list[dict]:
+    """The model.json of each model's highest version in the shipped repository."""
+    models = []
+    for name in repository.model_names(ROOT / "models"):
+        highest = repository.versions(ROOT / "models" / name)[0]
+        meta = repository.read_model_json(repository.version_dir(ROOT / "models", name, highest))
+        models.append({**meta, "artifact": repository.serving_artifact(meta)})
+    return models
+
+
 def accuracy_table() -> str:
-    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    manifest = {"models": served_models()}
+    manifest["data"] = manifest["models"][0]["data"]
     seed = {"mlp": ("99.59%", "97.62%", "97.81%"), "xgboost": ("99.01%", "-", "96.40%")}
     lines = [
         "| model | train | validation (holdout) | **test (10k MNIST)** | seed's test | artifact |",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mnist_serve.data import load_from_dir, scale_pixels
-from mnist_serve.runtime import ModelRegistry, read_manifest
+from mnist_serve.repository import read_model_json
+from mnist_serve.runtime import ModelRegistry
 from tests.conftest import MODELS, SHARED_MNIST
 
 TARGETS = {"mlp": 0.984, "xgboost": 0.980}
@@ -26,7 +27,7 @@ def test_shipped_model_meets_its_accuracy_target(name, test_set):
     model = ModelRegistry.load(MODELS).get(name)
     accuracy = float((model.predict_proba(x).argmax(1) == y).mean())
     assert accuracy >= TARGETS[name]
-    recorded = next(m for m in read_manifest(MODELS)["models"] if m["name"] == name)
+    recorded = read_model_json(MODELS / name / model.version)
     assert accuracy == pytest.approx(recorded["metrics"]["test_accuracy"], abs=1e-3)
 
 

@@ -75,16 +75,16 @@ def test_train_without_data_or_network_says_how_to_pass_data_dir(tmp_path):
     )
     assert result.returncode == 2
     assert "--data-dir" in result.stderr
-    assert not (tmp_path / "m" / "manifest.json").exists()
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
 
 
 def test_serve_refuses_a_missing_model_dir(tmp_path):
     result = cli("serve", "--model-dir", str(tmp_path), "--bind", "127.0.0.1:0")
     assert result.returncode == 2
-    assert "manifest.json" in result.stderr
+    assert "<name>/<version>/model.json" in result.stderr
 
 
-def test_evaluate_holds_the_shipped_models_to_their_manifest(tmp_path):
+def test_evaluate_holds_the_shipped_models_to_their_model_json(tmp_path):
     shared = ROOT.parent / "shared" / "mnist"
     if not shared.is_dir():
         pytest.skip("no ../shared/mnist here")

@@ -13,7 +13,11 @@ from mnist_serve.errors import ArtifactError, DataError, ServeError
 
 
 def _add_model_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-dir", type=Path, help="folder with manifest.json (default: models/)")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        help="model repository, <dir>/<name>/<version>/ (default: models/)",
+    )
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -53,10 +57,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.xgboost.n_estimators = args.trees
     if args.limit:
         data = _limited(data, args.limit)
-    manifest = training.train(data, config)
-    for entry in manifest["models"]:
-        print(f"{entry['name']}: test accuracy {entry['metrics']['test_accuracy']:.4f}")
-    print(f"wrote {args.out_dir / 'manifest.json'}")
+    written = training.train(data, config)
+    for entry in written["models"]:
+        print(
+            f"{entry['name']}: test accuracy {entry['metrics']['test_accuracy']:.4f}, "
+            f"wrote {args.out_dir / entry['name'] / str(entry['version'])}"
+        )
     return 0
 
 
@@ -83,10 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"MNIST_SERVE_{flag.upper()}"] = str(value)
-    settings = load_settings()  # fail here, loudly, on a bad setting or a missing manifest
-    from mnist_serve.runtime import read_manifest
+    settings = load_settings()  # fail here, loudly, on a bad setting or an empty repository
+    from mnist_serve.repository import check_repository
 
-    read_manifest(settings.model_dir)
+    check_repository(settings.model_dir)
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:mnist_serve.gunicorn_conf"]
     argv += ["mnist_serve.wsgi:app"]
     os.execv(sys.executable, argv)
@@ -228,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnist-serve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train both models, export ONNX, write models/manifest.json")
+    p = sub.add_parser(
+        "train", help="train both models, export ONNX, add a new version of each to models/"
+    )
     _add_data_dir(p)
     p.add_argument("--out-dir", type=Path, default=PROJECT_ROOT / "models")
     p.add_argument("--holdout", type=int, default=5000, help="validation images held out")
@@ -236,7 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-refit", action="store_true", help="ship the models fit without the holdout"
     )
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--version", default="1", help="version recorded for both models")
+    p.add_argument(
+        "--version",
+        type=int,
+        help="version directory to write (default: one above each model's highest); "
+        "an existing version is never overwritten",
+    )
     p.add_argument("--epochs", type=int, help="MLP epochs (default: the tuned value)")
     p.add_argument("--trees", type=int, help="XGBoost boosting rounds (default: the tuned value)")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
@@ -244,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         choices=["mlp", "xgboost"],
-        help="train just this model (repeatable); the manifest keeps the others",
+        help="train just this model (repeatable); the others keep their versions",
     )
     p.set_defaults(func=cmd_train)
 
@@ -255,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=0.001,
-        help="allowed drop below the manifest (0.001 = 0.1 points)",
+        help="allowed drop below the accuracy in model.json (0.001 = 0.1 points)",
     )
     p.set_defaults(func=cmd_evaluate)
 

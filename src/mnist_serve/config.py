@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def default_model_dir() -> Path:
     """The repo's shipped `models/` for a source checkout, else `./models`."""
     shipped = PROJECT_ROOT / "models"
-    return shipped if (shipped / "manifest.json").is_file() else Path.cwd() / "models"
+    return shipped if (shipped / "mlp").is_dir() else Path.cwd() / "models"
 
 
 def default_workers() -> int:
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MNIST_SERVE_", extra="ignore")
 
     model_dir: Path = Field(default_factory=default_model_dir)
-    """Folder holding `manifest.json` and the ONNX artifacts it lists."""
+    """The model repository: `<model_dir>/<name>/<version>/model.json` plus artifacts."""
 
     precision: Literal["int8", "fp32"] = "int8"
     """Which artifact of a model that ships several: the int8 MLP (default, checked at export

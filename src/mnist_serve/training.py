@@ -1,4 +1,5 @@
-"""Train both models, check the ONNX exports against the originals, write artifacts + manifest.
+"""Train both models, check the ONNX exports against the originals, and add each as a new
+version directory (artifacts + model.json) to the model repository.
 
 Imports TensorFlow and XGBoost lazily: only `mnist-serve train` (the `train` extra) needs them.
 """
@@ -21,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from mnist_serve import repository
 from mnist_serve.augment import Augmentation, augment
 from mnist_serve.data import N_CLASSES, N_PIXELS, MnistData, scale_pixels, sha256_file
-from mnist_serve.runtime import MANIFEST
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
@@ -75,7 +76,7 @@ class XgbParams:
     max_bin: int = 256
     # Extra, randomly distorted copies of the training set (mnist_serve.augment): trees are
     # neither translation nor scale invariant, and these copies buy robustness to real handwriting.
-    augmented_copies: int = 2
+    augmented_copies: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
@@ -85,7 +86,8 @@ class TrainConfig:
     holdout: int = 5000
     refit_full: bool = True
     seed: int = 1234
-    version: str = "1"
+    # None: one above the highest version each model already has in `out_dir`.
+    version: int | None = None
     mlp: MlpParams = field(default_factory=MlpParams)
     xgboost: XgbParams = field(default_factory=XgbParams)
     models: tuple[str, ...] = ("mlp", "xgboost")
@@ -425,14 +427,32 @@ def library_versions() -> dict[str, str]:
 
 
 def train(data: MnistData, config: TrainConfig) -> dict[str, Any]:
-    """Fit, evaluate, export, verify; write everything to `out_dir` only if every check passed."""
+    """Fit, evaluate, export, verify; then add one new version directory per model to the
+    repository, only if every check passed. Returns {"models": [each model.json]}."""
     arrays = split(data, config.holdout, config.seed)
     x_test, y_test = arrays["test"]
     val = arrays["val"] if config.holdout else None
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_ensure_dir(config.out_dir)))
-    entries = []
+    data_info = {
+        "source": data.source,
+        "sha256": data.sha256,
+        "train_rows": len(arrays["full"][0]) if config.refit_full else len(arrays["train"][0]),
+        "val_rows": config.holdout,
+        "test_rows": len(x_test),
+        "holdout_seed": config.seed,
+        "refit_full": config.refit_full,
+    }
+    staged: list[tuple[Path, Path, dict[str, Any]]] = []
     try:
         for name in config.models:
+            version = int(config.version or repository.next_version(config.out_dir, name))
+            final = repository.version_dir(config.out_dir, name, version)
+            if final.exists():
+                raise FileExistsError(f"{final} exists: versions are never overwritten")
+            # A name the repository ignores (not an integer) until the one rename below.
+            staging = Path(
+                tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=_ensure_dir(final.parent))
+            )
+            staged.append((staging, final, {}))
             fit, proba, export, original_name, save = TRAINERS[name]
             params = getattr(config, name)
             started = time.monotonic()
@@ -455,80 +475,72 @@ def train(data: MnistData, config: TrainConfig) -> dict[str, Any]:
             parity = check_parity(onnx_path, x_test, test_proba)
             save(model, str(staging / original_name))
             print(f"== {name}: {metrics}, export parity {parity}", flush=True)
+            serving = [_file_entry(onnx_path, "onnx", repository.SERVING, variant="fp32")]
             extra: dict[str, Any] = {}
             if name == "mlp":
-                extra = _int8_variant(onnx_path, x_test, y_test, test_proba)
+                int8, extra["quantization"] = _int8_variant(onnx_path, x_test, y_test, test_proba)
+                serving.insert(0, int8)  # the first serving artifact is the default
                 print(f"== {name}: int8 check {extra['quantization']}", flush=True)
-            entries.append(
+            staged[-1][2].update(
                 {
+                    "format_version": repository.FORMAT_VERSION,
                     "name": name,
-                    "version": config.version,
+                    "version": version,
                     "platform": "onnxruntime_onnx",
-                    "artifact": extra.pop("artifact", None) or _file_entry(onnx_path, "onnx"),
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "artifacts": [
+                        *serving,
+                        _file_entry(
+                            staging / original_name,
+                            original_name.split(".")[-1],
+                            repository.ORIGINAL,
+                        ),
+                    ],
                     **extra,
-                    "original": _file_entry(staging / original_name, original_name.split(".")[-1]),
                     "input": {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, N_PIXELS]},
                     "output": {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, N_CLASSES]},
+                    "preprocessing": PREPROCESSING,
                     "metrics": metrics,
                     "export_parity": parity,
                     "params": asdict(params),
                     "train_seconds": round(time.monotonic() - started, 1),
+                    "data": data_info,
+                    "libraries": library_versions(),
                 }
             )
-        entries = _merge_kept_entries(config, entries)
-        manifest = {
-            "format_version": 1,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "preprocessing": "uint8 grey levels 0..255 -> float32 / 255 (mnist_serve.data.scale_pixels)",
-            "data": {
-                "source": data.source,
-                "sha256": data.sha256,
-                "train_rows": len(arrays["full"][0])
-                if config.refit_full
-                else len(arrays["train"][0]),
-                "val_rows": config.holdout,
-                "test_rows": len(x_test),
-                "holdout_seed": config.seed,
-                "refit_full": config.refit_full,
-            },
-            "libraries": library_versions(),
-            "models": entries,
-        }
-        text = json.dumps(manifest, indent=2) + "\n"
-        (staging / MANIFEST).write_text(text)
-        for item in staging.iterdir():
-            os.replace(item, config.out_dir / item.name)
-        return json.loads(text)
+        for staging, _, meta in staged:
+            (staging / repository.MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        for staging, final, _ in staged:
+            write_version(staging, final)
+        return {"models": [repository.read_model_json(final) for _, final, _ in staged]}
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for staging, _, _ in staged:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _int8_variant(
     fp32_path: Path, x: np.ndarray, y: np.ndarray, float_proba: np.ndarray
-) -> dict[str, Any]:
-    """Quantize the checked float32 export, check it, and describe both files: int8 is the
-    default artifact, float32 a variant (MNIST_SERVE_PRECISION=fp32) for exact parity."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quantize the checked float32 export and check it: the int8 serving artifact's entry
+    (served by default; MNIST_SERVE_PRECISION=fp32 picks the float32 one) and the check."""
     int8_path = fp32_path.with_name(fp32_path.stem + "-int8.onnx")
     quantize_mlp(fp32_path, int8_path)
     quantization = check_int8(int8_path, x, y, float_proba)
-    int8 = _file_entry(int8_path, "onnx")
-    return {
-        "artifact": int8,
-        "precision": "int8",
-        "variants": {"int8": int8, "fp32": _file_entry(fp32_path, "onnx")},
-        "quantization": quantization,
-    }
+    return _file_entry(int8_path, "onnx", repository.SERVING, variant="int8"), quantization
 
 
-def _merge_kept_entries(config: TrainConfig, entries: list[dict]) -> list[dict]:
-    """When training a subset, keep the other models of an existing manifest as they are."""
-    existing = config.out_dir / MANIFEST
-    if set(config.models) == set(TRAINERS) or not existing.is_file():
-        return entries
-    fresh = {e["name"]: e for e in entries}
-    kept = json.loads(existing.read_text())["models"]
-    merged = [fresh.pop(e["name"], e) for e in kept]
-    return merged + list(fresh.values())
+PREPROCESSING = "uint8 grey levels 0..255 -> float32 / 255 (mnist_serve.data.scale_pixels)"
+
+
+def write_version(staging: Path, final: Path) -> None:
+    """Publish a finished version directory by one rename; never replace an existing one."""
+    for item in staging.iterdir():
+        with open(item, "rb") as f:
+            os.fsync(f.fileno())
+    if final.exists():
+        raise FileExistsError(f"{final} exists: versions are never overwritten")
+    # rename(2) replaces an empty directory silently; the check above covers that case.
+    os.rename(staging, final)
 
 
 def _ensure_dir(path: Path) -> Path:
@@ -536,10 +548,14 @@ def _ensure_dir(path: Path) -> Path:
     return path
 
 
-def _file_entry(path: Path, fmt: str) -> dict[str, Any]:
-    return {
+def _file_entry(path: Path, fmt: str, role: str, variant: str | None = None) -> dict[str, Any]:
+    entry = {
         "path": path.name,
+        "role": role,
         "format": fmt,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
     }
+    if variant is not None:
+        entry["variant"] = variant
+    return entry

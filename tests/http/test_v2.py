@@ -100,11 +100,11 @@ def test_model_metadata(client, name):
     assert client.is_model_ready(name) and client.is_model_ready(name, "1")
 
 
-def test_metadata_parameters_come_from_the_manifest(client):
-    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
-    for entry in manifest["models"]:
+def test_metadata_parameters_come_from_the_model_json(client):
+    for name in ("mlp", "xgboost"):
+        entry = json.loads((MODELS_DIR / name / "1" / "model.json").read_text())
         parameters = client.get_model_metadata(entry["name"])["parameters"]
-        assert parameters["sha256"] == entry["artifact"]["sha256"]
+        assert parameters["sha256"] == entry["artifacts"][0]["sha256"]
         assert parameters["test_accuracy"] == entry["metrics"]["test_accuracy"]
     assert client.get_model_metadata("ensemble")["parameters"]["members"] == "mlp,xgboost"
 

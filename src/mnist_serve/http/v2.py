@@ -112,7 +112,7 @@ def infer(name: str, version: str | None = None):
 
 
 def metadata_of(model: Any) -> dict[str, Any]:
-    """V2 model metadata from the manifest entry, plus the `label` output every model offers."""
+    """V2 model metadata from the model.json, plus the `label` output every model offers."""
     meta = model.metadata
     inp, out = meta["input"], meta["output"]
     parameters: dict[str, Any] = {}
