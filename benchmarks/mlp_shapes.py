@@ -25,10 +25,10 @@ from pathlib import Path
 
 import onnx
 
+from mnist_serve import repository
 from mnist_serve.config import PROJECT_ROOT, load_settings
 from mnist_serve.data import sha256_file
 from mnist_serve.loadtest import GunicornServer, LoadTestConfig, payload_body, run_wrk
-from mnist_serve.runtime import MANIFEST, read_manifest
 from mnist_serve.training import INPUT_NAME, quantize_mlp
 
 VARIANTS = ("sparse_fp32", "dense_fp32", "int8")
@@ -122,42 +122,46 @@ def dense_of(model):
 
 
 def build_variants(model_dir: Path, work: Path) -> dict[str, Path]:
-    """One model folder per variant: the shipped manifest with the MLP's artifact replaced."""
-    manifest = read_manifest(model_dir)
-    mlp = next(e for e in manifest["models"] if e["name"] == "mlp")
-    fp32 = (mlp.get("variants") or {}).get("fp32") or mlp["artifact"]
-    model = onnx.load(str(model_dir / fp32["path"]))
+    """One model repository per variant: the served XGBoost version as it is (linked), and an
+    MLP version whose one serving artifact is the variant's graph."""
+    names = repository.check_repository(model_dir)
+    mlp_dir = repository.version_dir(model_dir, "mlp", repository.versions(model_dir / "mlp")[0])
+    meta = repository.read_model_json(mlp_dir)
+    fp32 = mlp_dir / repository.serving_artifact(meta, "fp32")["path"]
+    model = onnx.load(str(fp32))
     if any(n.op_type == "If" for n in model.graph.node):
-        dense, sparse = dense_of(onnx.load(str(model_dir / fp32["path"]))), model
+        dense, sparse = dense_of(onnx.load(str(fp32))), model
     else:
-        dense, sparse = model, sparse_single_image(onnx.load(str(model_dir / fp32["path"])))
+        dense, sparse = model, sparse_single_image(onnx.load(str(fp32)))
     files = {"sparse_fp32": work / "sparse.onnx", "dense_fp32": work / "dense.onnx"}
     onnx.save(sparse, str(files["sparse_fp32"]))
     onnx.save(dense, str(files["dense_fp32"]))
     files["int8"] = work / "int8.onnx"
     quantize_mlp(files["dense_fp32"], files["int8"])
     dirs = {}
-    for name, path in files.items():
-        folder = work / name
-        folder.mkdir()
-        (folder / "mlp.onnx").symlink_to(path)
-        entries = []
-        for entry in manifest["models"]:
-            entry = {k: v for k, v in entry.items() if k != "variants"}
-            if entry["name"] != "mlp":
-                (folder / entry["artifact"]["path"]).symlink_to(
-                    (model_dir / entry["artifact"]["path"]).resolve()
+    for variant, path in files.items():
+        folder = work / variant
+        for name in names:
+            if name != "mlp":
+                version = repository.versions(model_dir / name)[0]
+                (folder / name).mkdir(parents=True)
+                (folder / name / str(version)).symlink_to(
+                    repository.version_dir(model_dir, name, version).resolve()
                 )
-            else:
-                entry["artifact"] = {
-                    "path": "mlp.onnx",
-                    "format": "onnx",
-                    "sha256": sha256_file(path),
-                    "bytes": path.stat().st_size,
-                }
-            entries.append(entry)
-        (folder / MANIFEST).write_text(json.dumps({**manifest, "models": entries}))
-        dirs[name] = folder
+        version = folder / "mlp" / "1"
+        version.mkdir(parents=True)
+        (version / "mlp.onnx").symlink_to(path)
+        artifact = {
+            "path": "mlp.onnx",
+            "role": repository.SERVING,
+            "format": "onnx",
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+            "variant": variant,
+        }
+        served = {**meta, "version": 1, "artifacts": [artifact]}
+        (version / repository.MODEL_FILE).write_text(json.dumps(served))
+        dirs[variant] = folder
     return dirs
 
 

@@ -60,7 +60,76 @@ def accuracy_table() -> str:
         )
         + "."
     )
+    if int8_line(manifest["models"]):
+        lines += ["", int8_line(manifest["models"])]
     return "\n".join(lines)
+
+
+def int8_line(models: list[dict]) -> str:
+    """The served int8 MLP's export check, from its model.json."""
+    lines = []
+    for m in models:
+        check = m.get("quantization")
+        if not check:
+            continue
+        batch, single = check["batch"], check["single"]
+        lines.append(
+            f"`{m['name']}` serves its int8 artifact (`{m['artifact']['path']}`, "
+            f"{m['artifact']['bytes'] / 1e6:.1f} MB): test accuracy {batch['int8_test_accuracy']:.2%} "
+            f"against {check['float_test_accuracy']:.2%} for the float model, the same digit as "
+            f"Keras on {batch['argmax_agreement']:.2%} of the test images in batches and "
+            f"{single['argmax_agreement']:.2%} one at a time (checked at export: at most "
+            f"{check['max_drop_points']} points lost, at least {check['min_argmax_agreement']:.1%} "
+            "agreement). `MNIST_SERVE_PRECISION=fp32` serves the float32 graph instead."
+        )
+    return "\n".join(lines)
+
+
+def handwriting_table() -> str:
+    """`mnist-serve handwriting`: real digits from another data set, through the image path."""
+    report = json.loads((RESULTS / "handwriting.json").read_text())
+    models = list(report["models"])
+    lines = [
+        "| split (UCI optdigits, as PNG files) | digits | "
+        + " | ".join(
+            f"`{m}` v{report['models'][m]['version']} ({report['models'][m]['precision']})"
+            for m in models
+        )
+        + " |",
+        "|---|---|" + "---|" * len(models),
+    ]
+    for split, entry in report["splits"].items():
+        role = "tuning (looked at)" if split == "tuning" else "**evaluation** (reported)"
+        lines.append(
+            f"| {role}, rows {entry['rows'][0]}..{entry['rows'][1] - 1} | {entry['digits']} | "
+            + " | ".join(f"{entry[m]:.2f}%" for m in models)
+            + " |"
+        )
+    verdict = "met" if report["ok"] else "**not met**"
+    lines += ["", f"Target: {report['target_points']:.0f}% on the evaluation split: {verdict}."]
+    return "\n".join(lines)
+
+
+def quickstart_answer() -> str:
+    """The seed endpoint's answer to the example, computed by the served models in-process
+    (tests/test_readme.py checks it against a running server)."""
+    import orjson
+
+    from mnist_serve.config import load_settings
+    from mnist_serve.http.parsing import images_from_document
+    from mnist_serve.http.responses import seed_answers
+    from mnist_serve.runtime import ModelRegistry
+
+    example = orjson.loads((ROOT / "examples" / "mnist_image_example.json").read_bytes())
+    x, _ = images_from_document(example, max_batch=1)
+    settings = load_settings(model_dir=ROOT / "models")
+    registry = ModelRegistry.load(settings.model_dir, settings.precision)
+    answer = seed_answers(registry.predict_all(x))[0]
+    parts = [
+        orjson.dumps({name: value}, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
+        for name, value in answer.items()
+    ]
+    return "```json\n{" + ",\n ".join(parts) + "}\n```"
 
 
 def inference_table() -> str:
@@ -218,6 +287,8 @@ def targets_table() -> str:
 
 
 SECTIONS = {
+    "quickstart-answer": quickstart_answer,
+    "handwriting": handwriting_table,
     "targets": targets_table,
     "accuracy": accuracy_table,
     "inference": inference_table,
