@@ -61,6 +61,9 @@ loadtest: $(DEV_STAMP)
 		--out benchmarks/results/loadtest-sweep.json
 	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload binary --repeat 3 \
 		--out benchmarks/results/loadtest-binary.json
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload batch-binary --batch 256 \
+		--endpoint '/verify_vector_image?output=labels' --repeat 3 \
+		--out benchmarks/results/loadtest-batch256.json
 	$(BIN)/python benchmarks/update_readme.py
 
 clean:

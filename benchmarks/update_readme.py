@@ -132,6 +132,37 @@ def quickstart_answer() -> str:
     return "```json\n{" + ",\n ".join(parts) + "}\n```"
 
 
+BATCH_TARGET = 50_000  # images/s, binary batches of 256 over HTTP (issue 12)
+
+
+def batch_table(name: str = "loadtest-batch256.json") -> str:
+    """Images per second for batch payloads: requests/s times the images per request."""
+    report = json.loads((RESULTS / name).read_text())
+    cfg = report["config"]
+    lines = [
+        "| target | workers | requests/s | **images/s** |",
+        "|---|---|---|---|",
+    ]
+    product = None
+    for r in report["runs"]:
+        images = r["requests_per_second"] * cfg["batch"]
+        product = images if r["target"] == "product" else product
+        lines.append(
+            f"| {r['target']} | {r.get('workers', '')} | {r['requests_per_second']:,.0f}"
+            f"{_spread(r)} | **{images:,.0f}** |"
+        )
+    verdict = "met" if product is not None and product >= BATCH_TARGET else "**not met**"
+    lines += [
+        "",
+        f"`{cfg['payload']}` payload, {cfg['batch']} images per request to `{cfg['endpoint']}`, "
+        f"{cfg['connections']} connections, median of {cfg.get('repeat', 1)} interleaved runs of "
+        f"{cfg['duration']:.0f} s, {report['machine']['cores']} cores ({report['machine']['cpu']}). "
+        f"Target {BATCH_TARGET:,} images/s for the product: {verdict}. "
+        f"From `benchmarks/results/{name}`.",
+    ]
+    return "\n".join(lines)
+
+
 def inference_table() -> str:
     bench = json.loads((RESULTS / "inference.json").read_text())
     lines = [
@@ -289,6 +320,7 @@ def targets_table() -> str:
 SECTIONS = {
     "quickstart-answer": quickstart_answer,
     "handwriting": handwriting_table,
+    "loadtest-batch256": batch_table,
     "targets": targets_table,
     "accuracy": accuracy_table,
     "inference": inference_table,
