@@ -18,7 +18,6 @@ straddle it).
 from __future__ import annotations
 
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from PIL import Image
 
 from mnist_serve.data import N_PIXELS, scale_pixels
 from mnist_serve.images import prepare_image
+from mnist_serve.robustness import accuracy_bars
 from mnist_serve.runtime import ModelRegistry
 
 TUNING_ROWS = 597
@@ -105,7 +105,7 @@ def run(model_dir: Path, precision: str | None = None, out: Path | None = None) 
         "models": {
             m.name: {
                 "version": m.version,
-                "precision": m.metadata.get("precision", "fp32"),
+                "precision": m.metadata["artifact"].get("variant", "fp32"),
                 "sha256": m.metadata["artifact"]["sha256"],
             }
             for m in registry.models
@@ -120,37 +120,12 @@ def run(model_dir: Path, precision: str | None = None, out: Path | None = None) 
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
     """The JSON report and a bar chart beside it (same name, .png)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    models = list(report["models"])
-    split_names = list(report["splits"])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    width = 0.8 / len(models)
-    for m, model in enumerate(models):
-        values = [report["splits"][s][model] for s in split_names]
-        xs = np.arange(len(split_names)) + (m - (len(models) - 1) / 2) * width
-        bars = ax.bar(xs, values, width, label=model)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-    ax.axhline(report["target_points"], color="grey", linestyle=":", linewidth=1)
-    labels = [f"{s}\n({report['splits'][s]['digits']} digits)" for s in split_names]
-    ax.set_xticks(np.arange(len(split_names)), labels)
-    low = min(report["splits"][s][m] for s in split_names for m in models)
-    ax.set_ylim(max(0.0, low - 10), 100.5)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(
+    splits = report["splits"]
+    names = [f"{s}\n({splits[s]['digits']} digits)" for s in splits]
+    values = {m: [splits[s][m] for s in splits] for m in report["models"]}
+    title = (
         "Real handwritten digits from elsewhere (UCI optdigits) as PNG files\n"
-        f"through prepare_image; dotted: the {report['target_points']:.0f}% target",
-        loc="left",
-        fontsize=10,
+        f"through prepare_image; dotted: the {report['target_points']:.0f}% target"
     )
-    fig.legend(loc="upper right", ncol=len(models), frameon=False)
-    fig.tight_layout()
-    plot = out.with_suffix(".png")
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
-    return plot
+    lines = {"": report["target_points"]}
+    return accuracy_bars(report, out, names, values, title, lines, figsize=(7, 4.5), margin=10)
