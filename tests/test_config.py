@@ -46,3 +46,13 @@ def test_image_limits_have_safe_defaults_and_come_from_the_environment(monkeypat
     monkeypatch.setenv("MNIST_SERVE_MAX_IMAGE_PIXELS", str(100_000_000))
     with pytest.raises(ValidationError, match="max_image_pixels"):
         load_settings()
+
+
+def test_precision_is_int8_by_default_and_checked(monkeypatch):
+    monkeypatch.delenv("MNIST_SERVE_PRECISION", raising=False)
+    assert load_settings().precision == "int8"
+    monkeypatch.setenv("MNIST_SERVE_PRECISION", "fp32")
+    assert load_settings().precision == "fp32"
+    monkeypatch.setenv("MNIST_SERVE_PRECISION", "fp8")
+    with pytest.raises(ValidationError, match="precision"):
+        load_settings()
