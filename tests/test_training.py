@@ -226,4 +226,3 @@ def test_training_one_model_keeps_the_other(trained, tmp_path):
     registry = ModelRegistry.load(target)
     assert registry.get("xgboost", "5").version == "5"
     assert registry.get("mlp").version == "1"
-
