@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ../shared/mnist
 
-.PHONY: serve test lint format train evaluate bench robustness loadtest metrics-overhead clean
+.PHONY: serve test lint format train evaluate bench robustness handwriting loadtest metrics-overhead clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -47,6 +47,10 @@ evaluate: $(SERVE_STAMP)
 robustness: $(DEV_STAMP)
 	$(BIN)/mnist-serve robustness $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
+# Real handwritten digits from another data set (scikit-learn's optdigits) as image files.
+handwriting: $(DEV_STAMP)
+	$(BIN)/mnist-serve handwriting
+
 bench: $(DEV_STAMP)
 	$(BIN)/mnist-serve bench
 
@@ -59,6 +63,9 @@ loadtest: $(DEV_STAMP)
 		--out benchmarks/results/loadtest-sweep.json
 	$(LOADTEST) --targets product,floor,floor+models --payload binary \
 		--out benchmarks/results/loadtest-binary.json
+	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload batch-binary --batch 256 \
+		--endpoint '/verify_vector_image?output=labels' --repeat 3 \
+		--out benchmarks/results/loadtest-batch256.json
 	$(BIN)/python benchmarks/update_readme.py
 
 # Prometheus metrics on vs off, interleaved in one run (about 5 minutes on 2 cores).

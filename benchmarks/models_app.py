@@ -39,7 +39,8 @@ def _decoded() -> list:
     return [images_from_request(ctype, body, max_batch=65536)[0] for body in bodies]
 
 
-registry = ModelRegistry.load(process_settings().model_dir)
+_settings = process_settings()
+registry = ModelRegistry.load(_settings.model_dir, _settings.precision)
 INPUTS = _decoded()
 # A real answer of these models (for the first input), so the response size is the product's.
 FIXED = orjson.dumps(

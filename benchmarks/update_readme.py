@@ -80,6 +80,108 @@ def accuracy_table() -> str:
         )
         + "."
     )
+    if int8_line(manifest["models"]):
+        lines += ["", int8_line(manifest["models"])]
+    return "\n".join(lines)
+
+
+def int8_line(models: list[dict]) -> str:
+    """The served int8 MLP's export check, from its model.json."""
+    lines = []
+    for m in models:
+        check = m.get("quantization")
+        if not check:
+            continue
+        batch, single = check["batch"], check["single"]
+        lines.append(
+            f"`{m['name']}` serves its int8 artifact (`{m['artifact']['path']}`, "
+            f"{m['artifact']['bytes'] / 1e6:.1f} MB): test accuracy {batch['int8_test_accuracy']:.2%} "
+            f"against {check['float_test_accuracy']:.2%} for the float model, the same digit as "
+            f"Keras on {batch['argmax_agreement']:.2%} of the test images in batches and "
+            f"{single['argmax_agreement']:.2%} one at a time (checked at export: at most "
+            f"{check['max_drop_points']} points lost, at least {check['min_argmax_agreement']:.1%} "
+            "agreement). `MNIST_SERVE_PRECISION=fp32` serves the float32 graph instead."
+        )
+    return "\n".join(lines)
+
+
+def handwriting_table() -> str:
+    """`mnist-serve handwriting`: real digits from another data set, through the image path."""
+    report = json.loads((RESULTS / "handwriting.json").read_text())
+    models = list(report["models"])
+    lines = [
+        "| split (UCI optdigits, as PNG files) | digits | "
+        + " | ".join(
+            f"`{m}` v{report['models'][m]['version']} ({report['models'][m]['precision']})"
+            for m in models
+        )
+        + " |",
+        "|---|---|" + "---|" * len(models),
+    ]
+    for split, entry in report["splits"].items():
+        role = "tuning (looked at)" if split == "tuning" else "**evaluation** (reported)"
+        lines.append(
+            f"| {role}, rows {entry['rows'][0]}..{entry['rows'][1] - 1} | {entry['digits']} | "
+            + " | ".join(f"{entry[m]:.2f}%" for m in models)
+            + " |"
+        )
+    verdict = "met" if report["ok"] else "**not met**"
+    lines += ["", f"Target: {report['target_points']:.0f}% on the evaluation split: {verdict}."]
+    return "\n".join(lines)
+
+
+def quickstart_answer() -> str:
+    """The seed endpoint's answer to the example, computed by the served models in-process
+    (tests/test_readme.py checks it against a running server)."""
+    import orjson
+
+    from mnist_serve.config import load_settings
+    from mnist_serve.http.parsing import images_from_document
+    from mnist_serve.http.responses import seed_answers
+    from mnist_serve.runtime import ModelRegistry
+
+    example = orjson.loads((ROOT / "examples" / "mnist_image_example.json").read_bytes())
+    x, _ = images_from_document(example, max_batch=1)
+    settings = load_settings(model_dir=ROOT / "models")
+    registry = ModelRegistry.load(settings.model_dir, settings.precision)
+    answer = seed_answers(registry.predict_all(x))[0]
+    parts = [
+        orjson.dumps({name: value}, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
+        for name, value in answer.items()
+    ]
+    return "```json\n{" + ",\n ".join(parts) + "}\n```"
+
+
+BATCH_TARGET = 50_000  # images/s, binary batches of 256 over HTTP (issue 12)
+
+
+def batch_table(name: str = "loadtest-batch256.json") -> str:
+    """Images per second for batch payloads: requests/s times the images per request."""
+    if not (RESULTS / name).is_file():
+        return "Not measured yet: run `make loadtest` on a quiet machine."
+    report = json.loads((RESULTS / name).read_text())
+    cfg = report["config"]
+    lines = [
+        "| target | workers | requests/s | **images/s** |",
+        "|---|---|---|---|",
+    ]
+    product = None
+    for r in report["runs"]:
+        images = r["requests_per_second"] * cfg["batch"]
+        product = images if r["target"] == "product" else product
+        lines.append(
+            f"| {r['target']} | {r.get('workers', '')} | {r['requests_per_second']:,.0f}"
+            f"{_spread(r)} | **{images:,.0f}** |"
+        )
+    verdict = "met" if product is not None and product >= BATCH_TARGET else "**not met**"
+    lines += [
+        "",
+        f"`{cfg['payload']}` payload, {cfg['batch']} images per request to `{cfg['endpoint']}`, "
+        f"{cfg['connections']} connections, median of {cfg.get('repeat', 1)} interleaved runs of "
+        f"{cfg['duration']:.0f} s, {report['machine']['cores']} cores ({report['machine']['cpu']}). "
+        f"Target {BATCH_TARGET:,} images/s for the product: {verdict}. "
+        f"From `benchmarks/results/{name}`.",
+    ]
     return "\n".join(lines)
 
 
@@ -358,24 +460,6 @@ def faults_table() -> str:
         f"signal, on {report['cpu_count']} cores. From `benchmarks/results/faults.json`."
     )
     return "\n".join(lines)
-
-
-def quickstart_answer() -> str:
-    """What the server answers for the example, computed by the same code from the served
-    models (tests/test_readme.py compares it with a live server's answer)."""
-    import orjson
-
-    from mnist_serve.http.parsing import images_from_document, parse_json
-    from mnist_serve.http.responses import seed_answers
-    from mnist_serve.runtime import ModelRegistry
-
-    x, _ = images_from_document(parse_json(EXAMPLE.read_bytes()), max_batch=1)
-    answer = seed_answers(ModelRegistry.load(ROOT / "models").predict_all(x))[0]
-    parts = [
-        orjson.dumps({name: value}, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1]
-        for name, value in answer.items()
-    ]
-    return "```json\n{" + ",\n ".join(parts) + "}\n```"
 
 
 # --- inline figures in the prose ---------------------------------------------------------
@@ -663,6 +747,9 @@ def replicas_table() -> str:
 
 
 SECTIONS = {
+    "quickstart-answer": quickstart_answer,
+    "handwriting": handwriting_table,
+    "loadtest-batch256": batch_table,
     "targets": targets_table,
     "accuracy": accuracy_table,
     "inference": inference_table,
@@ -672,7 +759,6 @@ SECTIONS = {
     "metrics-overhead": lambda: metrics_overhead_table(),
     "serving-options": serving_options_table,
     "faults": faults_table,
-    "quickstart-answer": quickstart_answer,
     "capacity": capacity_table,
     "replicas": replicas_table,
 }

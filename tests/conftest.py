@@ -24,6 +24,14 @@ EXAMPLE = ROOT / "examples" / "mnist_image_example.json"
 SHARED_MNIST = ROOT.parent / "shared" / "mnist"
 
 
+def served_version(name: str) -> str:
+    """The version the shipped repository serves for `name`: its highest (the ensemble: 1)."""
+    from mnist_serve import repository
+
+    versions = repository.versions(MODELS / name)
+    return str(versions[0]) if versions else "1"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

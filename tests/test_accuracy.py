@@ -10,7 +10,8 @@ from mnist_serve.repository import read_model_json
 from mnist_serve.runtime import ModelRegistry
 from tests.conftest import MODELS, SHARED_MNIST
 
-TARGETS = {"mlp": 0.984, "xgboost": 0.980}
+# Issue 12: MNIST test >= 99.0% (MLP, served int8) and >= 98.2% (XGBoost).
+TARGETS = {"mlp": 0.990, "xgboost": 0.982}
 
 pytestmark = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="no ../shared/mnist here")
 

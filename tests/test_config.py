@@ -120,3 +120,13 @@ def test_an_installed_package_serves_models_from_the_working_directory(tmp_path)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["mlp"]["predicted_number"] == answer["xgboost"]["predicted_number"] == 5
+
+
+def test_precision_is_int8_by_default_and_checked(monkeypatch):
+    monkeypatch.delenv("MNIST_SERVE_PRECISION", raising=False)
+    assert load_settings().precision == "int8"
+    monkeypatch.setenv("MNIST_SERVE_PRECISION", "fp32")
+    assert load_settings().precision == "fp32"
+    monkeypatch.setenv("MNIST_SERVE_PRECISION", "fp8")
+    with pytest.raises(SettingsError, match="MNIST_SERVE_PRECISION='fp8'"):
+        load_settings()

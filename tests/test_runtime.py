@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from mnist_serve.errors import ArtifactError, ModelNotFound
-from mnist_serve.repository import model_names, read_model_json
+from mnist_serve.repository import model_names, read_model_json, versions
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
-from tests.conftest import MODELS
+from tests.conftest import MODELS, served_version
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,11 @@ def registry() -> ModelRegistry:
 def test_every_repository_model_is_served_at_its_highest_version(registry):
     assert registry.names() == model_names(MODELS) == ["mlp", "xgboost"]
     for model in registry.models:
-        assert model.version == "1"
-        assert model.metadata["artifact"]["path"] == f"{model.name}.onnx"
+        assert model.version == served_version(model.name)
+        # The default serving artifact: the first listed (the MLP's int8 graph from version 2).
+        meta = read_model_json(MODELS / model.name / model.version)
+        serving = [a for a in meta["artifacts"] if a["role"] == "serving"]
+        assert model.metadata["artifact"] == serving[0]
 
 
 def test_predict_proba_shape_and_normalisation(registry):
@@ -38,12 +41,15 @@ def test_predict_proba_shape_and_normalisation(registry):
 
 def test_shipped_artifacts_match_their_checksums():
     results = verify_artifacts(MODELS)
-    assert set(results) == {
-        "mlp/1/mlp.onnx",
-        "mlp/1/mlp.keras",
-        "xgboost/1/xgboost.onnx",
-        "xgboost/1/xgboost.ubj",
+    listed = {
+        f"{name}/{version}/{artifact['path']}"
+        for name in model_names(MODELS)
+        for version in versions(MODELS / name)
+        for artifact in read_model_json(MODELS / name / str(version))["artifacts"]
     }
+    assert set(results) == listed
+    # Version 1 stays shipped beside newer ones: rolling back is moving a directory away.
+    assert {"mlp/1/mlp.onnx", "xgboost/1/xgboost.onnx"} <= listed
     assert all(results.values()), results
 
 
@@ -56,8 +62,11 @@ def test_unknown_model_and_version(registry):
 
 
 def copy_models(tmp_path: Path) -> Path:
+    """A repository holding each shipped model's version 1 only: the tests below add, break
+    and remove versions from that known start."""
     target = tmp_path / "models"
-    shutil.copytree(MODELS, target)
+    for name in model_names(MODELS):
+        shutil.copytree(MODELS / name / "1", target / name / "1")
     return target
 
 
@@ -251,10 +260,11 @@ def test_observer_sees_every_prediction_but_not_the_warm_up(tmp_path):
     assert seen == []
     registry.predict_all(np.zeros((3, 784), dtype=np.float32))
     registry.get("ensemble").predict_proba(np.zeros((2, 784), dtype=np.float32))
+    mlp, xgb = served_version("mlp"), served_version("xgboost")
     assert seen == [
-        ("mlp", "1", 3),
-        ("xgboost", "1", 3),
-        ("mlp", "1", 2),
-        ("xgboost", "1", 2),
+        ("mlp", mlp, 3),
+        ("xgboost", xgb, 3),
+        ("mlp", mlp, 2),
+        ("xgboost", xgb, 2),
         ("ensemble", "1", 2),
     ]

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 from mnist_serve import training
+from mnist_serve.augment import Augmentation
 from mnist_serve.data import load_from_dir
 from mnist_serve.errors import ArtifactError
 from mnist_serve.repository import read_model_json
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
 from tests.test_data import write_mnist_dir
+
+NO_AUGMENT = Augmentation(keep_fraction=1.0)
 
 
 def tiny_config(out_dir: Path, **kw) -> training.TrainConfig:
@@ -24,9 +27,9 @@ def tiny_config(out_dir: Path, **kw) -> training.TrainConfig:
         out_dir=out_dir,
         holdout=60,
         mlp=training.MlpParams(
-            hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, shift_pixels=0
+            hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, augmentation=NO_AUGMENT
         ),
-        xgboost=training.XgbParams(n_estimators=8, max_depth=3),
+        xgboost=training.XgbParams(n_estimators=8, max_depth=3, augmented_copies=1),
         **kw,
     )
 
@@ -47,6 +50,7 @@ def test_writes_one_version_directory_per_model(trained):
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
         "mlp",
         "mlp/1",
+        "mlp/1/mlp-int8.onnx",
         "mlp/1/mlp.keras",
         "mlp/1/mlp.onnx",
         "mlp/1/model.json",
@@ -59,10 +63,8 @@ def test_writes_one_version_directory_per_model(trained):
     assert [m["name"] for m in manifest["models"]] == ["mlp", "xgboost"]
     for entry in manifest["models"]:
         assert read_model_json(out / entry["name"] / "1") == entry
-        assert [(a["role"], a.get("variant")) for a in entry["artifacts"]] == [
-            ("serving", "fp32"),
-            ("original", None),
-        ]
+        roles = [(a["role"], a.get("variant")) for a in entry["artifacts"]]
+        assert roles[-2:] == [("serving", "fp32"), ("original", None)]
         assert entry["data"]["train_rows"] == 400  # refit on everything after validation
         assert entry["data"]["val_rows"] == 60
         assert len(entry["data"]["sha256"]) == 4
@@ -80,7 +82,8 @@ def test_training_again_adds_a_version_and_never_overwrites(trained, tmp_path):
         out_dir=copy,
         holdout=0,
         models=("mlp",),
-        mlp=training.MlpParams(hidden=(8, 8), epochs=1, shift_pixels=0),
+        # Small, but good enough for the int8 check to pass (it refuses a 20%-accurate model).
+        mlp=tiny_config(copy).mlp,
     )
     written = training.train(data, small)
     assert [(m["name"], m["version"]) for m in written["models"]] == [("mlp", 2)]
@@ -112,11 +115,10 @@ def test_served_models_match_the_originals(trained):
 
     data = load_from_dir(out.parent / "data")
     x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
-    registry = ModelRegistry.load(out)
+    registry = ModelRegistry.load(out, "fp32")  # exact parity: the float32 graph
     mlp = keras.models.load_model(out / "mlp" / "1" / "mlp.keras")
     expected = mlp.predict(x, verbose=0)
     np.testing.assert_allclose(registry.get("mlp").predict_proba(x), expected, atol=1e-4)
-    # One image at a time takes the graph's sparse path: same answers.
     singles = np.concatenate([registry.get("mlp").predict_proba(row[None]) for row in x[:20]])
     np.testing.assert_allclose(singles, expected[:20], atol=1e-4)
     booster = xgb.Booster()
@@ -147,21 +149,42 @@ def test_xgboost_ships_as_one_regressor_per_class(trained):
     np.testing.assert_allclose(run["xgboost.onnx"][0], run["classifier.onnx"][1], rtol=0, atol=1e-6)
 
 
-def test_mlp_reads_only_lit_pixels_for_one_image(trained):
+def test_mlp_ships_int8_by_default_with_its_check(trained):
     import onnx
-    import onnxruntime as ort
 
-    mlp_onnx = trained[0] / "mlp" / "1" / "mlp.onnx"
-    graph = onnx.load(mlp_onnx).graph
-    (branch,) = [n for n in graph.node if n.op_type == "If"]
-    then = next(a.g for a in branch.attribute if a.name == "then_branch")
-    assert "NonZero" in [n.op_type for n in then.node]
-    session = ort.InferenceSession(mlp_onnx)
-    blank = np.zeros((1, 784), dtype=np.float32)  # no lit pixel at all: still a distribution
-    proba = session.run(None, {"pixels": blank})[0]
-    assert proba.shape == (1, 10) and abs(float(proba.sum()) - 1) < 1e-5
-    dense = session.run(None, {"pixels": np.repeat(blank, 2, axis=0)})[0]
-    np.testing.assert_allclose(proba[0], dense[0], atol=1e-6)
+    out, manifest = trained
+    entry = manifest["models"][0]
+    assert [(a["role"], a.get("variant")) for a in entry["artifacts"]] == [
+        ("serving", "int8"),
+        ("serving", "fp32"),
+        ("original", None),
+    ]
+    check = entry["quantization"]
+    assert check["passed"] is True
+    for way in ("batch", "single"):
+        assert check[way]["drop_points"] <= training.INT8_MAX_DROP_POINTS
+        assert check[way]["argmax_agreement"] >= training.INT8_MIN_AGREEMENT
+    version = out / "mlp" / "1"
+    ops = {n.op_type for n in onnx.load(version / "mlp-int8.onnx").graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}
+    # Dense for every batch size: no If/NonZero single-image branch any more.
+    assert not {n.op_type for n in onnx.load(version / "mlp.onnx").graph.node} & {"If", "NonZero"}
+    default, fp32 = ModelRegistry.load(out), ModelRegistry.load(out, "fp32")
+    assert default.get("mlp").metadata["artifact"]["path"] == "mlp-int8.onnx"
+    assert fp32.get("mlp").metadata["artifact"]["path"] == "mlp.onnx"
+    # XGBoost has one artifact and serves it whatever the precision.
+    assert fp32.get("xgboost").metadata["artifact"]["path"] == "xgboost.onnx"
+    assert verify_artifacts(out)["mlp/1/mlp-int8.onnx"] is True
+
+
+def test_int8_check_refuses_a_worse_model(trained):
+    out, _ = trained
+    data = load_from_dir(out.parent / "data")
+    x = data.x_test.reshape(-1, 784).astype(np.float32) / 255
+    y = data.y_test.astype(np.int64)
+    other = np.eye(10, dtype=np.float32)[(y + 1) % 10]  # a float model that disagrees everywhere
+    with pytest.raises(training.ExportMismatch, match="int8 check failed"):
+        training.check_int8(out / "mlp" / "1" / "mlp-int8.onnx", x, y, other)
 
 
 def test_split_refuses_other_graphs(trained):
@@ -204,27 +227,3 @@ def test_training_one_model_keeps_the_other(trained, tmp_path):
     registry = ModelRegistry.load(target)
     assert registry.get("xgboost", "5").version == "5"
     assert registry.get("mlp").version == "1"
-
-
-def _lit(images: np.ndarray) -> list[tuple[int, int] | None]:
-    """Where the one lit pixel of each image is, or None if it was shifted out."""
-    return [divmod(int(i[0]), 28) if i.size else None for i in map(np.flatnonzero, images)]
-
-
-def test_shift_moves_pixels_by_every_offset_up_to_the_limit():
-    image = np.zeros((60, 784), dtype=np.float32)
-    image[:, 14 * 28 + 14] = 1.0  # the centre: no shift can push it out
-    shifted = training._shifted(image, 1, np.random.default_rng(0))
-    offsets = {(r - 14, c - 14) for r, c in _lit(shifted)}
-    assert offsets == {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
-    assert shifted.sum(axis=1).tolist() == [1.0] * 60  # moved, never duplicated or dimmed
-
-
-def test_shift_drops_pixels_at_the_edge_instead_of_wrapping():
-    image = np.zeros((60, 784), dtype=np.float32)
-    image[:, 0] = 1.0  # top-left corner
-    where = _lit(training._shifted(image, 1, np.random.default_rng(0)))
-    kept = {w for w in where if w is not None}
-    # Shifts up or left push it out (gone, not wrapped to row or column 27); the others move it.
-    assert kept == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    assert where.count(None) > 0

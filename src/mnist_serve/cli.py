@@ -150,6 +150,23 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_handwriting(args: argparse.Namespace) -> int:
+    from mnist_serve.handwriting import run
+
+    settings = _settings(args)
+    report = run(settings.model_dir, settings.precision, out=args.out)
+    models = list(report["models"])
+    print(f"{'':24}" + "".join(f"{m:>12}" for m in models))
+    for split, entry in report["splits"].items():
+        row = "".join(f"{entry[m]:12.2f}" for m in models)
+        print(f"{split + ' (' + str(entry['digits']) + ')':24}{row}")
+    verdict = "reach" if report["ok"] else "do NOT reach"
+    print(f"evaluation split: the models {verdict} {report['target_points']}%")
+    if args.out:
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0 if report["ok"] else 1
+
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp"})
 
 
@@ -185,7 +202,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         image = prepare_image(data, settings.max_image_pixels)
     else:
         x, batched = images_from_document(parse_json(data), settings.max_batch)
-    registry = ModelRegistry.load(settings.model_dir)
+    registry = ModelRegistry.load(settings.model_dir, settings.precision)
     if image is not None:
         from mnist_serve.http.image import image_answer
 
@@ -437,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N test digits (default: all)")
     _add_out(p, "image_robustness.json")
     p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser(
+        "handwriting",
+        help="accuracy on real handwritten digits not from MNIST, as image files (JSON + plot)",
+    )
+    _add_model_dir(p)
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/handwriting.json")
+    p.set_defaults(func=cmd_handwriting)
     return parser
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     model_dir: Path = Field(default_factory=default_model_dir)
     """The model repository: `<model_dir>/<name>/<version>/model.json` plus artifacts."""
 
+    precision: Literal["int8", "fp32"] = "int8"
+    """Which artifact of a model that ships several: the int8 MLP (default, checked at export
+    against the float model) or its float32 original for exact parity with Keras. Models with
+    one artifact (XGBoost) ignore it."""
+
     bind: str = "0.0.0.0:8887"
     """Address Gunicorn listens on (the seed's default)."""
 

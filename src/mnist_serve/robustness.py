@@ -178,6 +178,35 @@ def run(
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
     """Write the JSON report and a bar chart beside it (same name, .png); returns the plot's path."""
+    models = list(report["original"])
+    names = ["original vectors"] + [
+        name if entry["criterion"] else f"{name}*" for name, entry in report["scenarios"].items()
+    ]
+    values = {
+        model: [report["original"][model]]
+        + [s[model]["accuracy"] for s in report["scenarios"].values()]
+        for model in models
+    }
+    title = (
+        f"{report['images']} MNIST test digits sent as image files through prepare_image\n"
+        f"dotted: original - {report['tolerance_points']} points; *: reported only"
+    )
+    lines = {m: report["original"][m] - report["tolerance_points"] for m in models}
+    return accuracy_bars(report, out, names, values, title, lines, figsize=(11, 5), margin=3)
+
+
+def accuracy_bars(
+    report: dict[str, Any],
+    out: Path,
+    names: list[str],
+    values: dict[str, list[float]],
+    title: str,
+    lines: dict[str, float],
+    figsize: tuple[float, float],
+    margin: float,
+) -> Path:
+    """The JSON report at `out` and, beside it (.png), accuracy bars: one group per name, one
+    bar per model, a dotted line per model at `lines[model]` (a model's key, or "" for all)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,39 +214,29 @@ def write_report(report: dict[str, Any], out: Path) -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    models = list(report["original"])
-    names = ["original vectors"] + [
-        name if entry["criterion"] else f"{name}*" for name, entry in report["scenarios"].items()
-    ]
-    fig, ax = plt.subplots(figsize=(11, 5))
-    width = 0.8 / len(models)
-    for m, model in enumerate(models):
-        values = [report["original"][model]] + [
-            s[model]["accuracy"] for s in report["scenarios"].values()
-        ]
-        xs = np.arange(len(names)) + (m - (len(models) - 1) / 2) * width
-        bars = ax.bar(xs, values, width, label=model)
+    fig, ax = plt.subplots(figsize=figsize)
+    width = 0.8 / len(values)
+    for m, (model, series) in enumerate(values.items()):
+        xs = np.arange(len(names)) + (m - (len(values) - 1) / 2) * width
+        bars = ax.bar(xs, series, width, label=model)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
-        ax.axhline(
-            report["original"][model] - report["tolerance_points"],
-            color=bars.patches[0].get_facecolor(),
-            linestyle=":",
-            linewidth=1,
-        )
-    low = min(
-        min(s[m]["accuracy"] for s in report["scenarios"].values() for m in models),
-        min(report["original"].values()),
+        if model in lines:
+            colour = bars.patches[0].get_facecolor()
+            ax.axhline(lines[model], color=colour, linestyle=":", linewidth=1)
+    if "" in lines:
+        ax.axhline(lines[""], color="grey", linestyle=":", linewidth=1)
+    low = min(min(v) for v in [*values.values(), list(lines.values())])
+    ax.set_ylim(max(0.0, low - margin), 100.5)
+    ax.set_xticks(
+        np.arange(len(names)),
+        names,
+        rotation=25 if len(names) > 3 else 0,
+        ha="right" if len(names) > 3 else "center",
+        fontsize=8,
     )
-    ax.set_ylim(max(0.0, low - 3), 100.5)
-    ax.set_xticks(np.arange(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(
-        f"{report['images']} MNIST test digits sent as image files through prepare_image\n"
-        f"dotted: original - {report['tolerance_points']} points; *: reported only",
-        loc="left",
-        fontsize=10,
-    )
-    fig.legend(loc="upper right", ncol=len(models), frameon=False)
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.legend(loc="lower left", ncol=len(values), fontsize=8)
     fig.tight_layout()
     plot = out.with_suffix(".png")
     fig.savefig(plot, dpi=110)

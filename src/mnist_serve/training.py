@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mnist_serve import repository
+from mnist_serve.augment import Augmentation, augment
 from mnist_serve.data import N_CLASSES, N_PIXELS, MnistData, scale_pixels, sha256_file
 
 INPUT_NAME = "pixels"
@@ -31,6 +32,10 @@ ONNX_OPSET_MLP = 17
 ONNX_OPSET_TREES = 15  # the newest onnxmltools' XGBoost converter supports
 PARITY_ATOL = 1e-4
 PARITY_SINGLES = 500  # rows also checked one image at a time
+# The int8 MLP ships only if it loses at most this much test accuracy (in points) against the
+# float model and picks the float model's digit on at least this share of the test images.
+INT8_MAX_DROP_POINTS = 0.05
+INT8_MIN_AGREEMENT = 0.999
 
 
 class ExportMismatch(RuntimeError):
@@ -50,8 +55,8 @@ class MlpParams:
     epochs: int = 40
     batch_size: int = 128
     learning_rate: float = 1e-3
-    # Random shifts of up to this many pixels during training: robustness to off-centre input.
-    shift_pixels: int = 2
+    # Fresh random distortions every epoch (mnist_serve.augment): sturdier on real handwriting.
+    augmentation: Augmentation = field(default_factory=Augmentation)
 
 
 @dataclass
@@ -69,10 +74,10 @@ class XgbParams:
     reg_alpha: float = 0.1
     tree_method: str = "hist"
     max_bin: int = 256
-    # Extra copies of the training set shifted by up to `shift_pixels`: trees are not
-    # translation invariant, and these copies buy accuracy and robustness to off-centre digits.
-    shift_copies: int = 1
-    shift_pixels: int = 1
+    # Extra, randomly distorted copies of the training set (mnist_serve.augment): trees are
+    # neither translation nor scale invariant, and these copies buy robustness to real handwriting.
+    augmented_copies: int = 1
+    augmentation: Augmentation = field(default_factory=Augmentation)
 
 
 @dataclass
@@ -109,23 +114,6 @@ def split(data: MnistData, holdout: int, seed: int) -> dict[str, tuple[np.ndarra
 # --- MLP -----------------------------------------------------------------------------------
 
 
-def _shifted(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Each image moved by a random whole-pixel offset, zeros shifted in (no wrap-around)."""
-    if max_shift <= 0:
-        return x
-    images = x.reshape(-1, 28, 28)
-    out = np.zeros_like(images)
-    dy = rng.integers(-max_shift, max_shift + 1, len(images))
-    dx = rng.integers(-max_shift, max_shift + 1, len(images))
-    for sy in range(-max_shift, max_shift + 1):
-        for sx in range(-max_shift, max_shift + 1):
-            sel = np.flatnonzero((dy == sy) & (dx == sx))
-            if sel.size:
-                src = images[sel][:, max(0, -sy) : 28 - max(0, sy), max(0, -sx) : 28 - max(0, sx)]
-                out[sel, max(0, sy) : 28 - max(0, -sy), max(0, sx) : 28 - max(0, -sx)] = src
-    return out.reshape(-1, N_PIXELS)
-
-
 def fit_mlp(x, y, params: MlpParams, seed: int, val=None):
     import keras
 
@@ -149,7 +137,7 @@ def fit_mlp(x, y, params: MlpParams, seed: int, val=None):
     for epoch in range(params.epochs):
         # Fresh shifts every epoch: the model never sees the same augmented set twice.
         model.fit(
-            _shifted(x, params.shift_pixels, rng),
+            augment(x, rng, params.augmentation),
             y,
             batch_size=params.batch_size,
             epochs=epoch + 1,
@@ -166,6 +154,11 @@ def mlp_proba(model, x: np.ndarray) -> np.ndarray:
 
 
 def export_mlp(model, path: Path) -> None:
+    """The float32 graph as tf2onnx writes it: MatMul/Add/Relu twice, then MatMul/Softmax.
+
+    Dense for every batch size: the sparse single-image path (`sparse_single_image`) was faster
+    alone but not under load (issue 12), and the int8 graph quantized from this one is faster
+    than both."""
     import tensorflow as tf
     import tf2onnx
 
@@ -176,70 +169,62 @@ def export_mlp(model, path: Path) -> None:
         return {OUTPUT_NAME: model(pixels, training=False)}
 
     onnx_model, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=ONNX_OPSET_MLP)
-    onnx_model = sparse_single_image(onnx_model)
     onnx_model.doc_string = "mnist-serve MLP: float32 (n, 784) in [0, 1] -> (n, 10) probabilities"
     path.write_bytes(onnx_model.SerializeToString())
 
 
-def sparse_single_image(model):
-    """For one image, multiply only the first layer's weight rows whose pixel is not zero.
+def quantize_mlp(fp32_path: Path, int8_path: Path) -> None:
+    """ONNX Runtime's dynamic quantization: int8 weights, activations quantized per batch.
 
-    Same layers, same weights: an MNIST digit lights about a fifth of its 784 pixels, and the
-    first layer's 1.6 MB of weights do not fit the 2 MB L2 cache next to the rest, so reading
-    only the rows that matter cuts a single image from 68 to 44 us (`mnist-serve bench`). Batches
-    keep the dense product (from 2 images on it is faster), chosen by an `If` on the batch size.
-    Skipping exact zeros only changes the order of additions: export parity still checks it.
-    """
-    import onnx
-    from onnx import TensorProto, helper
+    The weights are the trained Keras model's own (through the checked float32 export); no
+    calibration data is needed. The result is checked by `check_int8` before it ships."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = model.graph
-    first = next(n for n in graph.node if n.op_type == "MatMul")
-    pixels, weights = first.input
-    if pixels != INPUT_NAME or weights not in {i.name for i in graph.initializer}:
-        raise ExportMismatch("expected the first MatMul to take the pixels and a weight matrix")
-    (product,) = first.output
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
 
-    def out(name: str):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
 
-    sparse = helper.make_graph(
+def check_int8(
+    int8_path: Path, x: np.ndarray, y: np.ndarray, float_proba: np.ndarray
+) -> dict[str, Any]:
+    """The int8 graph against the float model (Keras) on the test set, in batches of 1,000 and
+    one image at a time (dynamic quantization scales activations per batch, so a row's answer
+    can depend on its batch); raises unless both ways it loses at most INT8_MAX_DROP_POINTS of
+    accuracy and agrees with the float model's digit on at least INT8_MIN_AGREEMENT."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
+    batched = np.concatenate(
         [
-            helper.make_node("Reshape", [pixels, "sparse_flat"], ["sparse_row"]),
-            helper.make_node("NonZero", ["sparse_row"], ["sparse_nz"]),
-            helper.make_node("Reshape", ["sparse_nz", "sparse_flat"], ["sparse_idx"]),
-            helper.make_node("Gather", [pixels, "sparse_idx"], ["sparse_x"], axis=1),
-            helper.make_node("Gather", [weights, "sparse_idx"], ["sparse_w"], axis=0),
-            helper.make_node("MatMul", ["sparse_x", "sparse_w"], ["sparse_product"]),
-        ],
-        "one_image",
-        [],
-        [out("sparse_product")],
-    )
-    dense = helper.make_graph(
-        [helper.make_node("MatMul", [pixels, weights], ["dense_product"])],
-        "batch",
-        [],
-        [out("dense_product")],
-    )
-    nodes = [
-        helper.make_node("Shape", [pixels], ["sparse_shape"], start=0, end=1),
-        helper.make_node("Equal", ["sparse_shape", "sparse_one"], ["sparse_is_one"]),
-        helper.make_node("Squeeze", ["sparse_is_one"], ["sparse_cond"]),
-        helper.make_node("If", ["sparse_cond"], [product], then_branch=sparse, else_branch=dense),
-    ]
-    index = list(graph.node).index(first)
-    rebuilt = [*graph.node[:index], *nodes, *graph.node[index + 1 :]]
-    del graph.node[:]
-    graph.node.extend(rebuilt)
-    graph.initializer.extend(
-        [
-            helper.make_tensor("sparse_flat", TensorProto.INT64, [1], [-1]),
-            helper.make_tensor("sparse_one", TensorProto.INT64, [1], [1]),
+            session.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + 1000]})[0]
+            for i in range(0, len(x), 1000)
         ]
     )
-    onnx.checker.check_model(model)
-    return model
+    singles = np.concatenate(
+        [session.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + 1]})[0] for i in range(len(x))]
+    )
+    float_acc = accuracy(float_proba, y)
+    report: dict[str, Any] = {
+        "method": "onnxruntime.quantization.quantize_dynamic, int8 weights (QInt8)",
+        "rows": len(x),
+        "float_test_accuracy": float_acc,
+        "max_drop_points": INT8_MAX_DROP_POINTS,
+        "min_argmax_agreement": INT8_MIN_AGREEMENT,
+    }
+    passed = True
+    for way, got in (("batch", batched), ("single", singles)):
+        drop = round(100 * (float_acc - accuracy(got, y)), 4)
+        agreement = float((got.argmax(1) == float_proba.argmax(1)).mean())
+        report[way] = {
+            "int8_test_accuracy": accuracy(got, y),
+            "drop_points": drop,
+            "argmax_agreement": agreement,
+            "max_abs_diff": float(np.abs(got - float_proba).max()),
+        }
+        passed &= drop <= INT8_MAX_DROP_POINTS and agreement >= INT8_MIN_AGREEMENT
+    report["passed"] = bool(passed)
+    if not passed:
+        raise ExportMismatch(f"{int8_path.name}: int8 check failed: {report}")
+    return report
 
 
 def save_mlp(model, path: str) -> None:
@@ -276,9 +261,10 @@ def fit_xgboost(x, y, params: XgbParams, seed: int, val=None):
             return model
 
     booster_params = asdict(params)
-    copies, shift = booster_params.pop("shift_copies"), booster_params.pop("shift_pixels")
+    copies = booster_params.pop("augmented_copies")
+    booster_params.pop("augmentation")
     rng = np.random.default_rng(seed)
-    x = np.concatenate([x] + [_shifted(x, shift, rng) for _ in range(copies)])
+    x = np.concatenate([x] + [augment(x, rng, params.augmentation) for _ in range(copies)])
     y = np.concatenate([y] * (copies + 1))
     model = xgb.XGBClassifier(
         **booster_params,
@@ -489,6 +475,12 @@ def train(data: MnistData, config: TrainConfig) -> dict[str, Any]:
             parity = check_parity(onnx_path, x_test, test_proba)
             save(model, str(staging / original_name))
             print(f"== {name}: {metrics}, export parity {parity}", flush=True)
+            serving = [_file_entry(onnx_path, "onnx", repository.SERVING, variant="fp32")]
+            extra: dict[str, Any] = {}
+            if name == "mlp":
+                int8, extra["quantization"] = _int8_variant(onnx_path, x_test, y_test, test_proba)
+                serving.insert(0, int8)  # the first serving artifact is the default
+                print(f"== {name}: int8 check {extra['quantization']}", flush=True)
             staged[-1][2].update(
                 {
                     "format_version": repository.FORMAT_VERSION,
@@ -497,13 +489,14 @@ def train(data: MnistData, config: TrainConfig) -> dict[str, Any]:
                     "platform": "onnxruntime_onnx",
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "artifacts": [
-                        _file_entry(onnx_path, "onnx", repository.SERVING, variant="fp32"),
+                        *serving,
                         _file_entry(
                             staging / original_name,
                             original_name.split(".")[-1],
                             repository.ORIGINAL,
                         ),
                     ],
+                    **extra,
                     "input": {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, N_PIXELS]},
                     "output": {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, N_CLASSES]},
                     "preprocessing": PREPROCESSING,
@@ -523,6 +516,17 @@ def train(data: MnistData, config: TrainConfig) -> dict[str, Any]:
     finally:
         for staging, _, _ in staged:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _int8_variant(
+    fp32_path: Path, x: np.ndarray, y: np.ndarray, float_proba: np.ndarray
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quantize the checked float32 export and check it: the int8 serving artifact's entry
+    (served by default; MNIST_SERVE_PRECISION=fp32 picks the float32 one) and the check."""
+    int8_path = fp32_path.with_name(fp32_path.stem + "-int8.onnx")
+    quantize_mlp(fp32_path, int8_path)
+    quantization = check_int8(int8_path, x, y, float_proba)
+    return _file_entry(int8_path, "onnx", repository.SERVING, variant="int8"), quantization
 
 
 PREPROCESSING = "uint8 grey levels 0..255 -> float32 / 255 (mnist_serve.data.scale_pixels)"

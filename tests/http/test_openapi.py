@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from mnist_serve.config import load_settings
 from mnist_serve.http import create_app
 from mnist_serve.runtime import ModelRegistry
-from tests.conftest import MODELS
+from tests.conftest import MODELS, served_version
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -75,7 +75,8 @@ def test_path_parameters_are_declared(document):
 def test_enums_follow_the_loaded_models(document):
     components = document["components"]
     assert components["parameters"]["ModelName"]["schema"]["enum"] == ["mlp", "xgboost", "ensemble"]
-    assert components["parameters"]["ModelVersion"]["schema"]["enum"] == ["1"]
+    versions = sorted({served_version(n) for n in ("mlp", "xgboost", "ensemble")})
+    assert components["parameters"]["ModelVersion"]["schema"]["enum"] == versions
     seed = components["schemas"]["SeedAnswer"]
     assert seed["required"] == ["mlp", "xgboost"]  # the seed endpoint has no ensemble
 

@@ -83,3 +83,26 @@ def test_binary_body_single_and_batch(server, example_pixels):
     for name in ("mlp", "xgboost"):
         assert first[name]["predicted_number"] == alone[name]["predicted_number"]
         assert first[name]["probabilities"] == pytest.approx(alone[name]["probabilities"], abs=1e-6)
+
+
+def test_labels_only_answers_just_the_digits(server, example_pixels):
+    one = bytes(example_pixels)
+    blank = bytes(784)
+    full = server.post("/verify_vector_image", one + blank, "application/octet-stream").json()
+    labels = server.post(
+        "/verify_vector_image?output=labels", one + blank, "application/octet-stream"
+    )
+    assert labels.status_code == 200
+    assert labels.json() == [
+        {name: {"predicted_number": a[name]["predicted_number"]} for name in a} for a in full
+    ]
+    single = server.post(
+        "/verify_vector_image?output=labels", json.dumps({"image_vector": example_pixels})
+    )
+    assert single.json() == {"mlp": {"predicted_number": 5}, "xgboost": {"predicted_number": 5}}
+
+
+def test_unknown_output_is_a_400_naming_it(server, example):
+    response = server.post("/verify_vector_image?output=everything", json.dumps(example))
+    assert response.status_code == 400
+    assert "output" in response.json()["error"]

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import requests
 
+from tests.conftest import served_version
+
 MODELS = ["mlp", "xgboost", "ensemble"]
+UNKNOWN = str(int(served_version("mlp")) + 1)  # a version no model has
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +34,21 @@ def test_model_status(server, name):
     expected = {
         "model_version_status": [
             {
-                "version": "1",
+                "version": served_version(name),
                 "state": "AVAILABLE",
                 "status": {"error_code": "OK", "error_message": ""},
             }
         ]
     }
     assert server.get(f"/v1/models/{name}").json() == expected
-    assert server.get(f"/v1/models/{name}/versions/1").json() == expected
+    assert server.get(f"/v1/models/{name}/versions/{served_version(name)}").json() == expected
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_metadata_lists_both_signatures(server, name):
     body = server.get(f"/v1/models/{name}/metadata").json()
-    assert body["model_spec"] == {"name": name, "signature_name": "", "version": "1"}
+    version = served_version(name)
+    assert body["model_spec"] == {"name": name, "signature_name": "", "version": version}
     signatures = body["metadata"]["signature_def"]["signature_def"]
     assert set(signatures) == {"serving_default", "with_label"}
     default = signatures["serving_default"]
@@ -55,17 +59,17 @@ def test_metadata_lists_both_signatures(server, name):
     assert list(default["outputs"]) == ["probabilities"]
     assert set(signatures["with_label"]["outputs"]) == {"probabilities", "label"}
     assert signatures["with_label"]["outputs"]["label"]["dtype"] == "DT_INT64"
-    assert server.get(f"/v1/models/{name}/versions/1/metadata").json() == body
+    assert server.get(f"/v1/models/{name}/versions/{version}/metadata").json() == body
 
 
 @pytest.mark.parametrize(
     "path",
     [
         "/v1/models/resnet",
-        "/v1/models/mlp/versions/2",
+        f"/v1/models/mlp/versions/{UNKNOWN}",
         "/v1/models/mlp/versions/one",
         "/v1/models/resnet/metadata",
-        "/v1/models/xgboost/versions/3/metadata",
+        f"/v1/models/xgboost/versions/{int(UNKNOWN) + 1}/metadata",
     ],
 )
 def test_unknown_model_or_version_is_404(server, path):
@@ -75,7 +79,7 @@ def test_unknown_model_or_version_is_404(server, path):
 
 
 def test_version_is_an_integer(server):
-    assert server.get("/v1/models/mlp/versions/01").status_code == 200
+    assert server.get(f"/v1/models/mlp/versions/0{served_version('mlp')}").status_code == 200
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -15,8 +15,10 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tests.conftest import MODELS as MODELS_DIR
+from tests.conftest import served_version
 
 MODELS = ["mlp", "xgboost", "ensemble"]
+UNKNOWN = str(int(served_version("mlp")) + 1)  # a version no model has
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
@@ -89,20 +91,21 @@ def test_server_health_and_metadata(client, server):
 def test_model_metadata(client, name):
     metadata = client.get_model_metadata(name)
     assert metadata["name"] == name
-    assert metadata["versions"] == ["1"]
+    version = served_version(name)
+    assert metadata["versions"] == [version]
     assert metadata["platform"] == ("ensemble" if name == "ensemble" else "onnxruntime_onnx")
     assert metadata["inputs"] == [{"name": "pixels", "datatype": "FP32", "shape": [-1, 784]}]
     assert metadata["outputs"] == [
         {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
         {"name": "label", "datatype": "INT64", "shape": [-1]},
     ]
-    assert client.get_model_metadata(name, model_version="1") == metadata
-    assert client.is_model_ready(name) and client.is_model_ready(name, "1")
+    assert client.get_model_metadata(name, model_version=version) == metadata
+    assert client.is_model_ready(name) and client.is_model_ready(name, version)
 
 
 def test_metadata_parameters_come_from_the_model_json(client):
     for name in ("mlp", "xgboost"):
-        entry = json.loads((MODELS_DIR / name / "1" / "model.json").read_text())
+        entry = json.loads((MODELS_DIR / name / served_version(name) / "model.json").read_text())
         parameters = client.get_model_metadata(entry["name"])["parameters"]
         assert parameters["sha256"] == entry["artifacts"][0]["sha256"]
         assert parameters["test_accuracy"] == entry["metrics"]["test_accuracy"]
@@ -113,7 +116,7 @@ def test_metadata_parameters_come_from_the_model_json(client):
     "path",
     [
         "/v2/models/resnet",
-        "/v2/models/mlp/versions/2",
+        f"/v2/models/mlp/versions/{UNKNOWN}",
         "/v2/models/resnet/ready",
         "/v2/models/ensemble/versions/0/ready",
     ],
@@ -126,7 +129,7 @@ def test_unknown_model_or_version_is_404_json(server, path):
 
 def test_client_sees_missing_models_and_versions(client):
     assert not client.is_model_ready("resnet")
-    assert not client.is_model_ready("mlp", "2")
+    assert not client.is_model_ready("mlp", UNKNOWN)
     with pytest.raises(InferenceServerException, match="no model named 'resnet'") as info:
         client.get_model_metadata("resnet")
     assert info.value.status() == "404"
@@ -153,7 +156,7 @@ def test_infer_matches_the_seed_endpoint(client, name, binary, batch, seed_proba
     assert labels.tolist() == proba.argmax(axis=1).tolist()
     assert labels[0] == labels[2] == 5
     response = result.get_response()
-    assert response["model_name"] == name and response["model_version"] == "1"
+    assert response["model_name"] == name and response["model_version"] == served_version(name)
 
 
 @pytest.mark.parametrize("datatype", ["UINT8", "INT32", "INT64", "FP16", "FP32", "FP64"])
@@ -233,10 +236,11 @@ def test_compressed_requests(client, batch, algorithm):
 
 
 def test_versioned_infer(client, image):
-    result = client.infer("xgboost", [infer_input(image, "UINT8")], model_version="1")
+    version = served_version("xgboost")
+    result = client.infer("xgboost", [infer_input(image, "UINT8")], model_version=version)
     assert result.as_numpy("label").tolist() == [5]
-    with pytest.raises(InferenceServerException, match="no version '2'") as info:
-        client.infer("xgboost", [infer_input(image, "UINT8")], model_version="2")
+    with pytest.raises(InferenceServerException, match=f"no version '{UNKNOWN}'") as info:
+        client.infer("xgboost", [infer_input(image, "UINT8")], model_version=UNKNOWN)
     assert info.value.status() == "404"
 
 

@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         # Before loading: a refused version is logged like every other line of the app.
         configure_app_logging(settings.log_level)
         observer = metrics.metrics().observe_inference if settings.metrics else None
-        registry = ModelRegistry.load(settings.model_dir, observer=observer)
+        registry = ModelRegistry.load(settings.model_dir, settings.precision, observer=observer)
     app.extensions["mnist_registry"] = registry
 
     from mnist_serve.http import (

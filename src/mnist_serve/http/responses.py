@@ -37,3 +37,13 @@ def seed_answers(probabilities: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
+
+
+def seed_labels(probabilities: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """`?output=labels`: one `{"mlp": {"predicted_number": 5}, ...}` per image, nothing else.
+
+    For big batches the probabilities dominate the answer (10 floats per model per image) and
+    their encoding the worker's time; a caller that wants only the digits skips both."""
+    labels = {name: proba.argmax(axis=1).tolist() for name, proba in probabilities.items()}
+    n = len(next(iter(labels.values())))
+    return [{name: {"predicted_number": got[i]} for name, got in labels.items()} for i in range(n)]
