@@ -634,8 +634,6 @@ FIGURES = {
     "retrain-minutes": lambda: (
         f"{sum(m['train_seconds'] for m in load_manifest()['models']) / 60:.0f} minutes"
     ),
-    "mlp-dense-single": lambda: _us(_mlp_dense((512, 384))["single_median_us"]),
-    "mlp-single": lambda: _us(_bench("mlp", "single", "median_us")),
     "mlp-smaller": _mlp_smaller,
     "xgb-repeated": lambda: _us(_bench("xgboost", "single_repeated", "median_us")),
     "xgb-distinct": lambda: _us(_bench("xgboost", "single", "median_us")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,17 @@ def served_version(name: str) -> str:
 
     versions = repository.versions(MODELS / name)
     return str(versions[0]) if versions else "1"
+
+
+def version_one_repository(tmp_path: Path) -> Path:
+    """A repository holding each shipped model's version 1 only: tests that add, break and
+    remove versions start from it, whatever versions the project ships."""
+    from mnist_serve.repository import model_names
+
+    target = tmp_path / "models"
+    for name in model_names(MODELS):
+        shutil.copytree(MODELS / name / "1", target / name / "1")
+    return target
 
 
 def free_port() -> int:

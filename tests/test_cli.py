@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import EXAMPLE, MODELS, ROOT, SHARED_MNIST
+from tests.conftest import EXAMPLE, MODELS, ROOT, SHARED_MNIST, version_one_repository
 from tests.drawing import draw_digit, encode, truncated_png
 
 
@@ -86,10 +85,10 @@ def test_serve_refuses_a_missing_model_dir(tmp_path):
 
 
 def test_serve_refuses_a_repository_without_a_valid_version(tmp_path):
-    shutil.copytree(MODELS, tmp_path / "models")
-    onnx = tmp_path / "models" / "xgboost" / "1" / "xgboost.onnx"
+    models = version_one_repository(tmp_path)
+    onnx = models / "xgboost" / "1" / "xgboost.onnx"
     onnx.write_bytes(onnx.read_bytes() + b"x")
-    result = cli("serve", "--model-dir", str(tmp_path / "models"), "--bind", "127.0.0.1:0")
+    result = cli("serve", "--model-dir", str(models), "--bind", "127.0.0.1:0")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()  # one line, no traceback
     assert "no valid version of xgboost" in line and "xgboost/1/xgboost.onnx has sha256" in line

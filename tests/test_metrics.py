@@ -13,7 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from mnist_serve import metrics
-from tests.conftest import EXAMPLE, ROOT, Server, start_server, stop_server
+from tests.conftest import EXAMPLE, ROOT, Server, served_version, start_server, stop_server
 
 GOOD = EXAMPLE.read_bytes()
 BAD = json.dumps({"image_vector": [0] * 783}).encode()
@@ -82,7 +82,10 @@ def test_counts_are_exact_summed_over_the_workers(metered, tmpdir_env):
     assert delta(requests_total, endpoint=ENDPOINT, method="POST", status="200") == 100
     assert delta(requests_total, endpoint=ENDPOINT, method="POST", status="400") == 10
     for model in ("mlp", "xgboost"):
-        assert delta("mnist_serve_inference_images_total", model=model, version="1") == 100
+        assert (
+            delta("mnist_serve_inference_images_total", model=model, version=served_version(model))
+            == 100
+        )
         assert delta("mnist_serve_inference_duration_seconds_count", model=model) == 100
     assert delta("mnist_serve_request_duration_seconds_count", endpoint=ENDPOINT) == 110
     assert delta("mnist_serve_request_duration_seconds_bucket", endpoint=ENDPOINT, le="10.0") == 110
@@ -102,7 +105,10 @@ def test_unrouted_paths_share_one_label_and_loaded_models_are_1(metered):
     assert "unrouted" in endpoints
     assert not any(e.startswith("/no/such") for e in endpoints)
     for model in ("mlp", "xgboost", "ensemble"):
-        assert value(samples, "mnist_serve_model_loaded", model=model, version="1") == 1
+        assert (
+            value(samples, "mnist_serve_model_loaded", model=model, version=served_version(model))
+            == 1
+        )
     # The client library's process metrics, for the whole server (master + workers).
     assert value(samples, "process_resident_memory_bytes") > 0
     assert value(samples, "process_cpu_seconds_total") > 0
@@ -117,13 +123,21 @@ def test_route_rules_label_the_peer_protocols(metered):
         value(
             samples,
             "mnist_serve_requests_total",
-            endpoint="/v2/models/<name>/infer",
+            endpoint="/v2/models/<model_name>/infer",
             method="POST",
             status="200",
         )
         >= 1
     )
-    assert value(samples, "mnist_serve_inference_images_total", model="mlp", version="1") >= 1
+    assert (
+        value(
+            samples,
+            "mnist_serve_inference_images_total",
+            model="mlp",
+            version=served_version("mlp"),
+        )
+        >= 1
+    )
 
 
 def test_recycled_workers_keep_their_counts_and_leave_no_files(tmp_path):
@@ -137,7 +151,11 @@ def test_recycled_workers_keep_their_counts_and_leave_no_files(tmp_path):
         first = set(server.worker_pids())
         statuses = send(server, [GOOD] * 100)
         assert statuses == [200] * 100
-        assert first != set(server.worker_pids())  # at least one worker was recycled
+        # At least one worker was recycled (a gevent worker leaves once its last request is out).
+        deadline = time.monotonic() + 30
+        while first == set(server.worker_pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first != set(server.worker_pids())
         samples = scrape(server)
         assert (
             value(
@@ -149,7 +167,15 @@ def test_recycled_workers_keep_their_counts_and_leave_no_files(tmp_path):
             )
             == 100
         )
-        assert value(samples, "mnist_serve_inference_images_total", model="mlp", version="1") == 100
+        assert (
+            value(
+                samples,
+                "mnist_serve_inference_images_total",
+                model="mlp",
+                version=served_version("mlp"),
+            )
+            == 100
+        )
         # Dead workers' counts sit in one archive file per type, not one file per pid (the
         # master folds a worker's files when it reaps it: wait for the last one, bounded).
         deadline = time.monotonic() + 20

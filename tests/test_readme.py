@@ -22,8 +22,8 @@ MEASURED = re.compile(
     r"(?:\s?(?:us|ms|s|MiB|GiB|req/s|points|minutes)\b|x\b|%)"
 )
 # Thresholds the project sets itself (">= 85% of the floor", "under 10 us", "to pass 98.4%",
-# "more than 0.1 points below") are targets, not measurements.
-TARGET = re.compile(r"(?:>=|<=|under|below the|within|pass|more than)\s$")
+# "more than 0.1 points below", "at most 0.05 points lost") are targets, not measurements.
+TARGET = re.compile(r"(?:>=|<=|under|below the|within|pass|more than|at most|at least)\s$")
 
 
 def prose(text: str) -> str:

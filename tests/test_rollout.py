@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLE, MODELS, Server, start_server, stop_server
+from tests.conftest import (
+    EXAMPLE,
+    Server,
+    start_server,
+    stop_server,
+    version_one_repository,
+)
 from tests.test_metrics import scrape, value
 
 PIXELS = json.loads(EXAMPLE.read_text())["image_vector"]
@@ -102,9 +108,9 @@ def publish(repo: Path, name: str, version: int, damage: bool = False) -> Path:
 
 
 WORKER_ENV = {
-    "sync": {},
-    "gthread": {"MNIST_SERVE_THREADS": "2"},
-    "gevent": {"GUNICORN_CMD_ARGS": "--worker-class gevent"},
+    "sync": {"MNIST_SERVE_WORKER_CLASS": "sync"},
+    "gthread": {"MNIST_SERVE_WORKER_CLASS": "gthread", "MNIST_SERVE_THREADS": "2"},
+    "gevent": {"MNIST_SERVE_WORKER_CLASS": "gevent"},
 }
 
 
@@ -112,8 +118,7 @@ WORKER_ENV = {
 def test_rollout_refusal_and_fallback_under_load(tmp_path, worker_class):
     if worker_class == "gevent":
         pytest.importorskip("gevent")  # a dev dependency: never skipped in CI
-    repo = tmp_path / "models"
-    shutil.copytree(MODELS, repo)
+    repo = version_one_repository(tmp_path)
     log = tmp_path / "server.log"
     env = {
         "MNIST_SERVE_MODEL_POLL_SECONDS": POLL_SECONDS,

@@ -12,7 +12,7 @@ import pytest
 from mnist_serve.errors import ArtifactError, ModelNotFound
 from mnist_serve.repository import model_names, read_model_json, versions
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
-from tests.conftest import MODELS, served_version
+from tests.conftest import MODELS, served_version, version_one_repository
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +61,7 @@ def test_unknown_model_and_version(registry):
     assert registry.get("mlp", registry.get("mlp").version).name == "mlp"
 
 
-def copy_models(tmp_path: Path) -> Path:
-    """A repository holding each shipped model's version 1 only: the tests below add, break
-    and remove versions from that known start."""
-    target = tmp_path / "models"
-    for name in model_names(MODELS):
-        shutil.copytree(MODELS / name / "1", target / name / "1")
-    return target
+copy_models = version_one_repository
 
 
 def edit_model_json(path: Path, **changes) -> None:

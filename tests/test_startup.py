@@ -3,9 +3,8 @@ both `mnist-serve serve` and plain `gunicorn -c python:mnist_serve.gunicorn_conf
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import sys
 import pytest
 
 from mnist_serve import faults
-from tests.conftest import MODELS, ROOT, free_port
+from tests.conftest import MODELS, ROOT, free_port, version_one_repository
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:mnist_serve.gunicorn_conf"]
 GUNICORN += ["mnist_serve.wsgi:app"]
@@ -36,7 +35,11 @@ def run(command: list[str], **env: str) -> subprocess.CompletedProcess:
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in result.stderr.splitlines() if "mnist-serve: error:" in line]
+    """Our one-line errors: `mnist-serve: error: ...` (Gunicorn's config) or
+    `mnist-serve serve: error: ...` (the CLI's own checks before it starts Gunicorn)."""
+    return [
+        line for line in result.stderr.splitlines() if re.match(r"mnist-serve( \w+)?: error:", line)
+    ]
 
 
 @COMMANDS
@@ -92,22 +95,19 @@ def test_a_port_in_use_is_one_line_saying_how_to_pick_another(command):
 
 
 def _corrupted_models(tmp_path):
-    models = tmp_path / "models"
-    models.mkdir()
-    manifest = json.loads((MODELS / "manifest.json").read_text())
-    for entry in manifest["models"]:
-        shutil.copy(MODELS / entry["artifact"]["path"], models)
-    shutil.copy(MODELS / "manifest.json", models)
-    artifact = models / manifest["models"][0]["artifact"]["path"]
+    """A repository whose only version of `mlp` has a corrupted serving artifact."""
+    models = version_one_repository(tmp_path)
+    artifact = models / "mlp" / "1" / "mlp.onnx"
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artifact.write_bytes(bytes(data))
-    return models, artifact.name
+    return models, artifact
 
 
 @pytest.mark.parametrize("preload", ["true", "false"])
 def test_a_corrupted_artifact_is_one_line_without_a_traceback(tmp_path, preload):
-    models, name = _corrupted_models(tmp_path)
+    models, artifact = _corrupted_models(tmp_path)
+    name = artifact.name
     result = run(GUNICORN, MNIST_SERVE_MODEL_DIR=str(models), MNIST_SERVE_PRELOAD=preload)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -125,8 +125,9 @@ def test_the_traceback_is_there_at_debug_level(tmp_path):
 
 
 def test_serve_refuses_a_missing_artifact_in_one_line(tmp_path):
-    models, name = _corrupted_models(tmp_path)
-    (models / name).unlink()
+    models, artifact = _corrupted_models(tmp_path)
+    artifact.unlink()
+    name = artifact.name
     result = run(SERVE, MNIST_SERVE_MODEL_DIR=str(models))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

@@ -460,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy on real handwritten digits not from MNIST, as image files (JSON + plot)",
     )
     _add_model_dir(p)
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/handwriting.json")
+    _add_out(p, "handwriting.json")
     p.set_defaults(func=cmd_handwriting)
     return parser
 

@@ -37,10 +37,6 @@ class UnsupportedMediaType(ServeError):
     status_code = 415
 
 
-class NotReady(ServeError):
-    status_code = 503
-
-
 class ArtifactError(Exception):
     """A model artifact is missing, altered (sha256 mismatch) or unreadable: refuse to serve."""
 

@@ -91,6 +91,28 @@ def test_model_metadata_needs_the_token_too(guarded, path):
     ).ok
 
 
+def test_the_document_says_which_operations_need_the_token(guarded):
+    """Every operation the document marks with `security` answers 401 without a token, and
+    every one it leaves open does not: the document and the server agree."""
+    document = guarded.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    marked = set()
+    for path, item in document["paths"].items():
+        url = path.replace("{model_name}", "mlp").replace("{model_version}", "1")
+        url = url.replace("{filename}", "app.js" if path.startswith("/static") else "x")
+        for method, operation in item.items():
+            guarded_op = "security" in operation
+            assert ("401" in operation["responses"]) == guarded_op, (method, path)
+            if guarded_op:
+                marked.add(path)
+            response = requests.request(method, guarded.url + url, timeout=10)
+            assert (response.status_code == 401) == guarded_op, (method, path, response.status_code)
+    assert {"/verify_vector_image", "/predict/image", "/v2/models/{model_name}/infer"} <= marked
+
+
 def test_a_token_file_works_like_the_variable(tmp_path, example_pixels):
     secret = tmp_path / "token"
     secret.write_text(TOKEN + "\n")  # mounted secrets often end in a newline

@@ -16,12 +16,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     # No app-wide static folder: the page's files belong to the `ui` blueprint.
     app = Flask(__name__, static_folder=None)
     # SETTINGS is the one copy the blueprints read. MAX_CONTENT_LENGTH is Flask's own knob
-    # (it enforces the body limit); MAX_BATCH remains only for openapi.py, which predates this.
-    app.config.update(
-        SETTINGS=settings,
-        MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        MAX_BATCH=settings.max_batch,
-    )
+    # (it enforces the body limit).
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     if registry is None:
         # Before loading: a refused version is logged like every other line of the app.
         configure_app_logging(settings.log_level)

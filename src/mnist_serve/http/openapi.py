@@ -9,7 +9,7 @@ registry and the settings, so the document describes exactly what this server ac
 Adding a route is one line in `PATHS`:
     "/metrics": {"get": op("health", "Prometheus metrics", file_ok("Metrics.", ["text/plain"]))},
 with a JSON answer, declare its body in `schemas.py` (a TypedDict, listed in `BODIES`) and use
-`json_ok("Description.", "ItsName")`; error codes follow the 200 (`op(..., 404, 503)`), and a new
+`json_ok("Description.", "ItsName")`; error codes follow the 200 (`op(..., 404, 413)`), and a new
 code gets its sentence in `ERRORS`.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from mnist_serve.http import schemas
+from mnist_serve.http import auth, schemas
 from mnist_serve.http.docs import ASSETS
 from mnist_serve.http.responses import json_response
 from mnist_serve.http.tfserving import DEFAULT_SIGNATURE, LABEL_SIGNATURE
@@ -50,7 +50,6 @@ ERRORS = {
     404: "No such model, version or route.",
     413: "Body or batch larger than the server's limits.",
     415: "Unsupported Content-Type or Content-Encoding.",
-    503: "Models not loaded yet.",
 }
 
 
@@ -130,6 +129,16 @@ SEED = dict(
     requestBody=body(
         (JSON, ref("SeedRequest")), binary("uint8 pixels, 784 bytes per image, row-major.")
     ),
+    parameters=[
+        {
+            "name": "output",
+            "in": "query",
+            "required": False,
+            "description": "`labels`: only each model's `predicted_number` (smaller answers for "
+            "large batches); `full` (default) adds `confidence` and `probabilities`.",
+            "schema": {"type": "string", "enum": ["full", "labels"], "default": "full"},
+        }
+    ],
 )
 SEED_OK = json_ok("Each model's predicted digit, confidence and probabilities.", "SeedResponse")
 IMAGE = dict(
@@ -200,14 +209,14 @@ PATHS: dict[str, Any] = {
     "/verify_vector_image": {"post": op("seed", "Classify one image or a batch", SEED_OK, 400, 413, 415, **SEED)},
     "/classify_image_vector": {"post": op("seed", "Same as /verify_vector_image (the seed's second name)", SEED_OK, 400, 413, 415, **SEED)},
     "/health/live": {"get": op("health", "Liveness", json_ok("The process serves requests.", "Live"))},
-    "/health/ready": {"get": op("health", "Readiness: every model loaded, verified and warmed", json_ok("Ready.", "Ready"), 503)},
+    "/health/ready": {"get": op("health", "Readiness: every model loaded, verified and warmed", json_ok("Ready.", "Ready"))},
     "/metrics": {"get": op("health", "Prometheus metrics, summed over every worker (absent with MNIST_SERVE_METRICS=false)", file_ok("Prometheus text format 0.0.4.", ["text/plain"]))},
     "/predict/image": {"post": op("images", "Classify a PNG, JPEG, GIF or BMP image of a digit", json_ok("Both models' answers and the 28x28 input.", "ImageAnswer"), 400, 413, 415, **IMAGE)},
     "/": {"get": op("images", "A page to draw or upload a digit and see both models' answers", HTML_OK)},
     "/static/{filename}": {"get": op("images", "The page's script, style sheet and icon", file_ok("The file.", ["text/html", "text/javascript", "text/css", "image/svg+xml"]), 404, parameters=[path_enum("filename", PAGE_FILES)])},
     "/v2": {"get": op(V2, "Server metadata", json_ok("Server metadata.", "V2ServerMetadata"))},
     "/v2/health/live": {"get": op(V2, "Server live", EMPTY_OK)},
-    "/v2/health/ready": {"get": op(V2, "Server ready", EMPTY_OK, 503)},
+    "/v2/health/ready": {"get": op(V2, "Server ready", EMPTY_OK)},
     **_versions(M, "", lambda p: {"get": op(V2, "Model metadata", json_ok("Model metadata.", "V2ModelMetadata"), 404, parameters=p)}),
     **_versions(M, "/ready", lambda p: {"get": op(V2, "Model ready", EMPTY_OK, 404, parameters=p)}),
     **_versions(M, "/infer", _v2_infer),
@@ -272,6 +281,9 @@ def document():
     registry = current_app.extensions["mnist_registry"]
     built_for, cached = current_app.extensions.get("mnist_openapi", (None, None))
     if built_for is not registry:
-        cached = build_document(registry, current_app.config["MAX_BATCH"])
+        settings = current_app.config["SETTINGS"]
+        cached = build_document(registry, settings.max_batch)
+        if settings.token() is not None:
+            cached = auth.documented(cached, current_app)
         current_app.extensions["mnist_openapi"] = (registry, cached)
     return json_response(cached)

@@ -170,9 +170,10 @@ SeedRequest = TypeAliasType("SeedRequest", Annotated[SeedOne | SeedBatch, OneOf(
 class ModelAnswer(TypedDict):
     predicted_number: Annotated[Digit, Field(examples=[7])]
     """The most probable digit."""
-    confidence: Annotated[Probability, Field(examples=[0.998])]
-    """Its probability."""
-    probabilities: Probabilities
+    confidence: NotRequired[Annotated[Probability, Field(examples=[0.998])]]
+    """Its probability (absent with `?output=labels`)."""
+    probabilities: NotRequired[Probabilities]
+    """All ten (absent with `?output=labels`)."""
 
 
 @with_config(ConfigDict(json_schema_extra={FILL: "seed_models"}))

@@ -54,17 +54,17 @@ def _model(name: str, version: str | None) -> Any:
     return registry.get(name, version)
 
 
-@bp.get("/<segment:name>")
-@bp.get("/<segment:name>/versions/<segment:version>")
-def model_status(name: str, version: str | None = None):
+@bp.get("/<segment:model_name>")
+@bp.get("/<segment:model_name>/versions/<segment:version>")
+def model_status(model_name: str, version: str | None = None):
     """The served version is AVAILABLE; a version refused at load (bad sha256, unloadable) is
     END with the reason, as TF Serving reports a version that failed to load."""
     registry: ModelRegistry = current_app.extensions["mnist_registry"]
     if version is not None and version.isascii() and version.isdigit():
-        refusal = registry.refused.get((name, str(int(version))))
+        refusal = registry.refused.get((model_name, str(int(version))))
         if refusal is not None:
             return json_response({"model_version_status": [_refused_status(refusal)]})
-    model = _model(name, version)
+    model = _model(model_name, version)
     statuses = [
         {
             "version": model.version,
@@ -73,7 +73,7 @@ def model_status(name: str, version: str | None = None):
         }
     ]
     if version is None:
-        statuses += [_refused_status(r) for r in registry.refused.values() if r.name == name]
+        statuses += [_refused_status(r) for r in registry.refused.values() if r.name == model_name]
     return json_response({"model_version_status": statuses})
 
 
@@ -85,10 +85,10 @@ def _refused_status(refusal: Any) -> dict[str, Any]:
     }
 
 
-@bp.get("/<segment:name>/metadata")
-@bp.get("/<segment:name>/versions/<segment:version>/metadata")
-def model_metadata(name: str, version: str | None = None):
-    model = _model(name, version)
+@bp.get("/<segment:model_name>/metadata")
+@bp.get("/<segment:model_name>/versions/<segment:version>/metadata")
+def model_metadata(model_name: str, version: str | None = None):
+    model = _model(model_name, version)
     return json_response(
         {
             "model_spec": {"name": model.name, "signature_name": "", "version": model.version},
@@ -97,10 +97,10 @@ def model_metadata(name: str, version: str | None = None):
     )
 
 
-@bp.post("/<segment:name>:predict")
-@bp.post("/<segment:name>/versions/<segment:version>:predict")
-def predict(name: str, version: str | None = None):
-    model = _model(name, version)
+@bp.post("/<segment:model_name>:predict")
+@bp.post("/<segment:model_name>/versions/<segment:version>:predict")
+def predict(model_name: str, version: str | None = None):
+    model = _model(model_name, version)
     # TF Serving also takes gzip bodies.
     doc = parse_object(read_decoded_body(), example='{"instances": [[784 pixel values]]}')
     outputs = _signature_outputs(model, doc.get("signature_name", DEFAULT_SIGNATURE))

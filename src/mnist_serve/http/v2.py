@@ -79,23 +79,23 @@ def server_ready():
     return _empty()
 
 
-@bp.get("/models/<name>")
-@bp.get("/models/<name>/versions/<version>")
-def model_metadata(name: str, version: str | None = None):
-    return json_response(metadata_of(_registry().get(name, version)))
+@bp.get("/models/<model_name>")
+@bp.get("/models/<model_name>/versions/<version>")
+def model_metadata(model_name: str, version: str | None = None):
+    return json_response(metadata_of(_registry().get(model_name, version)))
 
 
-@bp.get("/models/<name>/ready")
-@bp.get("/models/<name>/versions/<version>/ready")
-def model_ready(name: str, version: str | None = None):
-    _registry().get(name, version)  # 404 for a model or version that is not loaded
+@bp.get("/models/<model_name>/ready")
+@bp.get("/models/<model_name>/versions/<version>/ready")
+def model_ready(model_name: str, version: str | None = None):
+    _registry().get(model_name, version)  # 404 for a model or version that is not loaded
     return _empty()
 
 
-@bp.post("/models/<name>/infer")
-@bp.post("/models/<name>/versions/<version>/infer")
-def infer(name: str, version: str | None = None):
-    model = _registry().get(name, version)
+@bp.post("/models/<model_name>/infer")
+@bp.post("/models/<model_name>/versions/<version>/infer")
+def infer(model_name: str, version: str | None = None):
+    model = _registry().get(model_name, version)
     parsed = parse_infer_request(
         read_decoded_body(),
         request.headers.get(HEADER_LENGTH),
