@@ -16,11 +16,19 @@ import numpy as np
 import xgboost as xgb
 from flask import Flask, jsonify, request
 
+from mnist_serve import repository
+
 MODELS = Path(os.environ.get("MNIST_SERVE_MODEL_DIR", Path(__file__).parents[1] / "models"))
 
-mlp = keras.models.load_model(MODELS / "mlp.keras")
+
+def original(name: str, suffix: str) -> Path:
+    """The original file (Keras, UBJSON) of the version the product serves: its highest."""
+    return MODELS / name / str(repository.versions(MODELS / name)[0]) / f"{name}{suffix}"
+
+
+mlp = keras.models.load_model(original("mlp", ".keras"))
 xgb_model = xgb.XGBClassifier()
-xgb_model.load_model(MODELS / "xgboost.ubj")
+xgb_model.load_model(original("xgboost", ".ubj"))
 
 app = Flask(__name__)
 
