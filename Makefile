@@ -63,14 +63,15 @@ loadtest: $(DEV_STAMP)
 		--out benchmarks/results/loadtest-sweep.json
 	$(LOADTEST) --targets product,floor,floor+models --payload binary \
 		--out benchmarks/results/loadtest-binary.json
-	$(BIN)/mnist-serve loadtest --targets product,floor,floor+models --payload batch-binary --batch 256 \
-		--endpoint '/verify_vector_image?output=labels' --repeat 3 \
+	$(LOADTEST) --targets product,floor,floor+models --payload batch-binary --batch 256 \
+		--endpoint '/verify_vector_image?output=labels' \
 		--out benchmarks/results/loadtest-batch256.json
 	$(BIN)/python benchmarks/update_readme.py
 
 # Prometheus metrics on vs off, interleaved in one run (about 5 minutes on 2 cores).
 metrics-overhead: $(DEV_STAMP)
-	$(BIN)/mnist-serve loadtest --targets product,product-no-metrics --repeat 5 --duration 20 \
+	$(BIN)/mnist-serve loadtest $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+		--targets product,product-no-metrics --repeat 5 --duration 20 \
 		--out benchmarks/results/metrics_overhead.json
 	$(BIN)/python benchmarks/update_readme.py
 

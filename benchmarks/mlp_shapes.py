@@ -28,7 +28,14 @@ import onnx
 from mnist_serve import repository
 from mnist_serve.config import PROJECT_ROOT, load_settings
 from mnist_serve.data import sha256_file
-from mnist_serve.loadtest import GunicornServer, LoadTestConfig, payload_body, run_wrk
+from mnist_serve.loadtest import (
+    BodyFiles,
+    GunicornServer,
+    LoadTestConfig,
+    payload_bodies,
+    run_wrk,
+    test_images,
+)
 from mnist_serve.training import INPUT_NAME, quantize_mlp
 
 VARIANTS = ("sparse_fp32", "dense_fp32", "int8")
@@ -172,13 +179,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=load_settings().workers)
     parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="MNIST IDX files; requests rotate over its test images (default: the download)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=PROJECT_ROOT / "benchmarks/results/mlp_shapes.json"
     )
     args = parser.parse_args()
-    config = LoadTestConfig(duration=args.duration)
-    body, ctype = payload_body(config)
+    config = LoadTestConfig(duration=args.duration, data_dir=args.data_dir)
+    bodies, ctype = payload_bodies(config, test_images(config))
     runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, BodyFiles(bodies) as body:
         dirs = build_variants(args.model_dir, Path(tmp))
         for round_ in range(args.repeat):
             for name in VARIANTS:
@@ -196,7 +208,8 @@ def main() -> None:
             "connections": config.connections,
             "duration": args.duration,
             "repeat": args.repeat,
-            "payload": "json (examples/mnist_image_example.json) to /verify_vector_image",
+            "payload": f"json, {config.images} distinct MNIST test images in turn, to "
+            "/verify_vector_image",
             "input": INPUT_NAME,
         },
         "requests_per_second": runs,
