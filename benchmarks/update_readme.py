@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 from functools import cache
 from pathlib import Path
 
@@ -628,7 +629,22 @@ def _bench(model: str, *keys: str) -> float:
     return value
 
 
+def _mlp_shapes() -> str:
+    report = result("mlp_shapes")
+    names = {"sparse_fp32": "sparse fp32", "dense_fp32": "dense fp32", "int8": "int8"}
+    medians = ", ".join(f"{names[k]} {v:,.0f}" for k, v in report["median"].items())
+    spread = max(
+        (max(runs) - min(runs)) / statistics.median(runs) * 100
+        for runs in report["requests_per_second"].values()
+    )
+    return (
+        f"{medians} req/s (medians of {report['config']['repeat']} rounds, whose runs spread by "
+        f"up to {spread:.0f}% of their median)"
+    )
+
+
 FIGURES = {
+    "mlp-shapes": _mlp_shapes,
     "robustness": _robustness,
     "xgb-150-vs-100": _xgb_150_vs_100,
     "retrain-minutes": lambda: (
