@@ -33,9 +33,11 @@ WORKDIR /app
 # A numeric UID/GID (no /etc/passwd entry needed): Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 8887
-# Exec form; the port is read from MNIST_SERVE_BIND so the check follows `-e MNIST_SERVE_BIND=...`.
+# Exec form. `mnist-serve healthcheck` reads the server's own MNIST_SERVE_* settings, so it follows
+# `-e MNIST_SERVE_BIND=...` (IPv4, [IPv6], unix:PATH) and speaks HTTPS when MNIST_SERVE_CERTFILE is
+# set; it exits 0 when /health/ready answers 200, else 1 with one line saying why.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ['MNIST_SERVE_BIND'].rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/health/ready', timeout=2)"]
+    CMD ["mnist-serve", "healthcheck", "--timeout", "2"]
 # Settings come from MNIST_SERVE_* variables (e.g. -e MNIST_SERVE_WORKERS=4), read by the config
 # module; the worker class and slow-client protection are the server's defaults (gunicorn_conf).
 CMD ["gunicorn", "--config", "python:mnist_serve.gunicorn_conf", "mnist_serve.wsgi:app"]

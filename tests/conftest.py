@@ -50,6 +50,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 (one day), made with openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is needed to make a test certificate"
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
 @dataclass
 class Server:
     url: str

@@ -51,7 +51,8 @@ def test_image_shape():
     assert "--chown=0:0" in models and "--chmod=0555" in models
     assert runtime.env["MNIST_SERVE_MODEL_DIR"] == models[-1]
     # Exec form (parse() json-decodes both) and the port the server binds.
-    assert runtime.cmd[0] == "gunicorn" and runtime.healthcheck[0] == "python"
+    assert runtime.cmd[0] == "gunicorn"
+    assert runtime.healthcheck[:2] == ["mnist-serve", "healthcheck"]
     assert runtime.expose == [int(runtime.env["MNIST_SERVE_BIND"].rsplit(":", 1)[1])]
 
 

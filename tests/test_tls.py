@@ -3,44 +3,15 @@ certificate made here for 127.0.0.1."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 import requests
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import make_certificate, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    openssl = shutil.which("openssl")
-    assert openssl, "the openssl command is needed to make a test certificate"
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_gunicorn_serves_https_with_the_given_certificate(certificate, example_pixels):

@@ -288,6 +288,38 @@ def cmd_faults(args: argparse.Namespace) -> int:
     return 0 if all(report["verdicts"].values()) else 1
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """0 when /health/ready answers 200, else 1 and one line on stderr. Never 2: Docker's
+    HEALTHCHECK reserves that status, so every failure here, bad settings included, is 1."""
+    from mnist_serve.config import SettingsError
+    from mnist_serve.healthcheck import HealthcheckError, check_ready
+
+    if not args.timeout > 0:
+        print(
+            f"mnist-serve healthcheck: error: --timeout must be above 0, got {args.timeout}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"mnist-serve healthcheck: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        check_ready(settings, args.timeout)
+    except HealthcheckError as exc:
+        print(f"mnist-serve healthcheck: not ready: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a check must answer 0 or 1, whatever happened
+        print(f"mnist-serve healthcheck: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if settings.log_level == "debug":
+            import traceback
+
+            traceback.print_exc()
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnist-serve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -430,6 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_out(p, "faults.json")
     p.set_defaults(func=cmd_faults)
+
+    p = sub.add_parser(
+        "healthcheck",
+        help="exit 0 when the server of these MNIST_SERVE_* settings is ready, else 1 "
+        "(HTTPS when MNIST_SERVE_CERTFILE is set; for Docker's HEALTHCHECK)",
+        description="Ask /health/ready of the server these MNIST_SERVE_* settings describe "
+        "(bind, certfile). Exit 0 when it answers 200; otherwise 1 and one line on stderr.",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        help="seconds to wait for the answer; keep it below the HEALTHCHECK's --timeout "
+        "(default 2)",
+    )
+    p.set_defaults(func=cmd_healthcheck)
 
     p = sub.add_parser("predict", help="classify a JSON request file or an image file")
     _add_model_dir(p)
