@@ -34,9 +34,8 @@ from mnist_serve.loadtest import (
     LoadTestConfig,
     _pss_kib,
     _rss_kib,
-    payload_bodies,
+    request_bodies,
     run_wrk,
-    test_images,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +107,7 @@ def measure(
     workers: int, duration: float, connections: int, warmup: float, data_dir: Path | None = None
 ) -> dict:
     config = LoadTestConfig(connections=connections, duration=duration, data_dir=data_dir)
-    bodies, ctype = payload_bodies(config, test_images(config))
+    bodies, ctype = request_bodies(config)
     with BodyFiles(bodies) as body, GunicornServer("mnist_serve.wsgi:app", workers, 1) as server:
         url = server.url + config.endpoint
         idle = snapshot(server)

@@ -32,9 +32,8 @@ from mnist_serve.loadtest import (
     BodyFiles,
     GunicornServer,
     LoadTestConfig,
-    payload_bodies,
+    request_bodies,
     run_wrk,
-    test_images,
 )
 from mnist_serve.training import INPUT_NAME, quantize_mlp
 
@@ -188,7 +187,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = LoadTestConfig(duration=args.duration, data_dir=args.data_dir)
-    bodies, ctype = payload_bodies(config, test_images(config))
+    bodies, ctype = request_bodies(config)
     runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp, BodyFiles(bodies) as body:
         dirs = build_variants(args.model_dir, Path(tmp))

@@ -22,9 +22,8 @@ from mnist_serve.loadtest import (
     BodyFiles,
     GunicornServer,
     LoadTestConfig,
-    payload_bodies,
+    request_bodies,
     run_wrk,
-    test_images,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +47,7 @@ def main() -> None:
     profile is of one sync worker, the worker class the committed results were taken with."""
     data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     config = LoadTestConfig(connections=16, duration=12, data_dir=data_dir)
-    bodies, content_type = payload_bodies(config, test_images(config))
+    bodies, content_type = request_bodies(config)
     sync = {"MNIST_SERVE_WORKER_CLASS": "sync"}
     with (
         BodyFiles(bodies) as body,

@@ -48,7 +48,7 @@ def mnist_dir(tmp_path_factory):
 def test_bodies_rotate_distinct_test_images_the_server_accepts(payload, server, mnist_dir):
     config = loadtest.LoadTestConfig(payload=payload, batch=3, images=4, data_dir=mnist_dir)
     x_test = load_from_dir(mnist_dir).x_test.reshape(50, 784)
-    bodies, content_type = loadtest.payload_bodies(config, loadtest.test_images(config))
+    bodies, content_type = loadtest.request_bodies(config)
     assert len(bodies) == 4 and len(set(bodies)) == 4
     per_body = 3 if payload.startswith("batch") else 1
     for b, body in enumerate(bodies):
@@ -69,7 +69,7 @@ def test_bodies_rotate_distinct_test_images_the_server_accepts(payload, server, 
 
 def test_bodies_survive_the_trip_through_files(mnist_dir):
     config = loadtest.LoadTestConfig(images=7, data_dir=mnist_dir)
-    bodies, _ = loadtest.payload_bodies(config, loadtest.test_images(config))
+    bodies, _ = loadtest.request_bodies(config)
     with loadtest.BodyFiles(bodies) as files:
         assert loadtest.read_bodies(files.data, files.index) == bodies
 
@@ -77,7 +77,7 @@ def test_bodies_survive_the_trip_through_files(mnist_dir):
 def test_floor_answers_what_the_product_answers(server, mnist_dir):
     """The floor's fixed answer is the product's own answer to the first body, byte for byte."""
     config = loadtest.LoadTestConfig(images=1, data_dir=mnist_dir)
-    (body,), ctype = loadtest.payload_bodies(config, loadtest.test_images(config))
+    (body,), ctype = loadtest.request_bodies(config)
     product = server.post("/verify_vector_image", body, ctype)
     assert loadtest.product_answer(body, ctype) == product.content
 

@@ -115,6 +115,13 @@ def payload_bodies(config: LoadTestConfig, images: np.ndarray) -> tuple[list[byt
     return bodies, ctype
 
 
+def request_bodies(config: LoadTestConfig) -> tuple[list[bytes], str]:
+    """The request bodies and Content-Type every load run sends: `payload_bodies` over the
+    MNIST test images of `config.data_dir` (or the download). One place, so the loadtest, the
+    benchmarks and the tests all rotate the same images."""
+    return payload_bodies(config, test_images(config))
+
+
 class BodyFiles:
     """The bodies on disk for wrk's script (and the floor+models app): all bodies concatenated,
     plus an index of their lengths, one per line. Removed on exit."""
@@ -315,7 +322,7 @@ def measure(
 
 def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
     require_wrk()
-    bodies, ctype = payload_bodies(config, test_images(config))
+    bodies, ctype = request_bodies(config)
     with BodyFiles(bodies) as files:
         if not config.url:
             files.answer.write_bytes(product_answer(bodies[0], ctype))
