@@ -37,6 +37,12 @@ OPTIONS: dict[str, tuple[int, dict[str, str], bool]] = {
         f"gevent x{n}": (n, {"MNIST_SERVE_WORKER_CLASS": "gevent"}, False)
         for n in sorted({1, CORES, CORES + 1, 2 * CORES})
     },
+    # The default with Gunicorn's own gevent worker instead of this project's corked one.
+    f"gevent x{CORES} no TCP_CORK": (
+        CORES,
+        {"MNIST_SERVE_WORKER_CLASS": "gevent", "MNIST_SERVE_TCP_CORK": "false"},
+        False,
+    ),
     f"gevent x{CORES} keep-alive 5 s": (
         CORES,
         {"MNIST_SERVE_WORKER_CLASS": "gevent", "MNIST_SERVE_KEEPALIVE": "5"},

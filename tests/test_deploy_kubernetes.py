@@ -126,7 +126,7 @@ def test_slow_clients_get_async_workers(monkeypatch, which):
     for name, value in env_of(c).items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    assert settings.gunicorn_worker_class() == "gevent"
+    assert settings.gunicorn_worker_class() == "mnist_serve.workers.GeventWorker"
 
 
 def test_probe_paths_are_routes_the_server_answers(server):

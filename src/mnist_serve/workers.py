@@ -1,0 +1,40 @@
+"""Gunicorn's gevent worker, with each response sent as one TCP segment.
+
+With keep-alive off (the default, see `Settings.keepalive`) every connection carries one request
+and closes after its response. Gunicorn writes a response in two `send` calls (headers, then
+body) and then closes, so the client's kernel receives three segments (headers, body, FIN) and
+wakes the client for each. On a small machine, where the client (a load balancer, a load test)
+shares the cores, those wake-ups and the loopback TCP work cost more than Flask does.
+
+`TCP_CORK` on the accepted socket tells the kernel to hold partial segments until the socket is
+uncorked or closed; the close right after the response flushes headers, body and FIN together.
+Measured by `mnist-serve loadtest` (README, "Defaults chosen by measurement"). With keep-alive
+on, corking would hold the tail of each response for up to 200 ms, so this worker corks only
+when keep-alive is off (and MNIST_SERVE_TCP_CORK is not false); on platforms without `TCP_CORK` (not Linux) it is the plain gevent worker.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
+
+from mnist_serve.config import process_settings
+
+TCP_CORK = getattr(socket, "TCP_CORK", None)
+
+
+class GeventWorker(_GeventWorker):
+    """`gevent`, as `MNIST_SERVE_WORKER_CLASS=auto|gevent` runs it."""
+
+    def init_process(self) -> None:
+        self.cork = TCP_CORK is not None and self.cfg.keepalive == 0 and process_settings().tcp_cork
+        super().init_process()
+
+    def handle(self, listener, client, addr) -> None:
+        if self.cork and client.family != socket.AF_UNIX:
+            try:
+                client.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 1)
+            except OSError:  # not a TCP socket after all: send as usual
+                pass
+        super().handle(listener, client, addr)
