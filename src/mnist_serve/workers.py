@@ -15,6 +15,7 @@ when keep-alive is off (and MNIST_SERVE_TCP_CORK is not false); on platforms wit
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
@@ -33,8 +34,6 @@ class GeventWorker(_GeventWorker):
 
     def handle(self, listener, client, addr) -> None:
         if self.cork and client.family != socket.AF_UNIX:
-            try:
+            with contextlib.suppress(OSError):  # not a TCP socket after all: send as usual
                 client.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 1)
-            except OSError:  # not a TCP socket after all: send as usual
-                pass
         super().handle(listener, client, addr)
