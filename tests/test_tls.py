@@ -14,9 +14,12 @@ def certificate(tmp_path_factory):
     return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
-def test_gunicorn_serves_https_with_the_given_certificate(certificate, example_pixels):
+def test_gunicorn_serves_https_with_the_given_certificate(certificate, example_pixels, tmp_path):
     cert, key = certificate
-    server = start_server({"MNIST_SERVE_CERTFILE": str(cert), "MNIST_SERVE_KEYFILE": str(key)})
+    log = tmp_path / "server.log"
+    server = start_server(
+        {"MNIST_SERVE_CERTFILE": str(cert), "MNIST_SERVE_KEYFILE": str(key)}, output=log
+    )
     try:
         assert server.url.startswith("https://")
         answer = requests.post(
@@ -39,3 +42,8 @@ def test_gunicorn_serves_https_with_the_given_certificate(certificate, example_p
             requests.get(server.url + "/health/ready", timeout=5)
     finally:
         stop_server(server)
+    # The plain-HTTP attempt is one warning line naming the likely cause, not a traceback.
+    text = log.read_text()
+    assert "TLS handshake failed with ip=127.0.0.1" in text
+    assert "plain HTTP to the HTTPS port" in text
+    assert "Traceback" not in text

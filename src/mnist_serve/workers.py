@@ -11,12 +11,18 @@ uncorked or closed; the close right after the response flushes headers, body and
 Measured by `mnist-serve loadtest` (README, "Defaults chosen by measurement"). With keep-alive
 on, corking would hold the tail of each response for up to 200 ms, so this worker corks only
 when keep-alive is off (and MNIST_SERVE_TCP_CORK is not false); on platforms without `TCP_CORK` (not Linux) it is the plain gevent worker.
+
+One more change: with TLS on, gevent does each handshake before Gunicorn sees the connection,
+so a client that speaks plain HTTP to the HTTPS port (a stray probe) made gevent print a
+20-line traceback per connection. Here it is one warning line, worded like Gunicorn's own
+"Invalid request" lines; the traceback only at debug level.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 
@@ -32,8 +38,37 @@ class GeventWorker(_GeventWorker):
         self.cork = TCP_CORK is not None and self.cfg.keepalive == 0 and process_settings().tcp_cork
         super().init_process()
 
+    def run(self) -> None:
+        import gevent
+
+        hub = gevent.get_hub()
+        print_exception = hub.print_exception
+
+        def quiet_tls_errors(context, kind, value, tb) -> None:
+            if kind is None or not issubclass(kind, ssl.SSLError):
+                print_exception(context, kind, value, tb)
+                return
+            peer = _peer(context)
+            self.log.warning(
+                "TLS handshake failed%s: %s (a client speaking plain HTTP to the HTTPS port?)",
+                f" with ip={peer}" if peer else "",
+                value,
+                exc_info=(kind, value, tb) if self.log.loglevel <= 10 else None,
+            )
+
+        hub.print_exception = quiet_tls_errors
+        super().run()
+
     def handle(self, listener, client, addr) -> None:
         if self.cork and client.family != socket.AF_UNIX:
             with contextlib.suppress(OSError):  # not a TCP socket after all: send as usual
                 client.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 1)
         super().handle(listener, client, addr)
+
+
+def _peer(greenlet: object) -> str | None:
+    """The client address of a failed connection greenlet, when gevent's server made it."""
+    for arg in getattr(greenlet, "args", ()):
+        if isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], tuple) and arg[1]:
+            return str(arg[1][0])
+    return None
