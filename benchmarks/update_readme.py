@@ -301,10 +301,20 @@ def loadtest_table(name: str = "loadtest.json") -> str:
 def targets_table() -> str:
     """Issue targets against the measured figures, all read from the results files."""
     bench, load, binary = result("inference"), result("loadtest"), result("loadtest-binary")
+    batches = result("loadtest-batch256")
     product = next(r for r in load["runs"] if r["target"] == "product")
+    ceiling = next(r for r in load["runs"] if r["target"] == "floor+models")
     ratios = load["ratios"][0]
-    binary_ratio = binary["ratios"][0]["product_over_floor"]
+    binary_ratios = binary["ratios"][0]
+    binary_ratio = binary_ratios["product_over_floor"]
     models = bench["models"]
+    images = {
+        r["target"]: r["requests_per_second"] * batches["config"]["batch"] for r in batches["runs"]
+    }
+    # Both models alone, back to back on every core, from `bench`'s batch figures.
+    models_alone = (
+        bench["machine"]["cores"] * 1e6 / sum(m["batched"]["per_image_us"] for m in models.values())
+    )
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -313,8 +323,9 @@ def targets_table() -> str:
     batched = {n: m["batched"]["per_image_us"] for n, m in models.items()}
     rows = [
         (
-            "p99 <= 10 ms",
-            f"{product['latency_ms']['p99']:.1f} ms",
+            "p99 <= 10 ms (issue 9: at default settings)",
+            f"{product['latency_ms']['p99']:.1f} ms; floor+models, the ceiling: "
+            f"{ceiling['latency_ms']['p99']:.1f} ms",
             product["latency_ms"]["p99"] <= 10,
         ),
         (
@@ -339,8 +350,46 @@ def targets_table() -> str:
             all(v <= 10 for v in batched.values()),
         ),
     ]
-    lines = ["| target (2 cores, 16 connections, example JSON) | measured | |", "|---|---|---|"]
+    rows += [
+        (
+            "issue 12: product >= 95% of floor+models (JSON, binary)",
+            f"{ratios['product_over_floor_plus_models']:.0%}, "
+            f"{binary_ratios['product_over_floor_plus_models']:.0%}",
+            min(
+                ratios["product_over_floor_plus_models"],
+                binary_ratios["product_over_floor_plus_models"],
+            )
+            >= 0.95,
+        ),
+        (
+            "issue 12: product >= 55% of the floor (JSON)",
+            f"{ratios['product_over_floor']:.0%}",
+            ratios["product_over_floor"] >= 0.55,
+        ),
+        (
+            f"issue 12: >= {BATCH_TARGET:,} images/s in binary batches of 256",
+            f"{images['product']:,.0f}; floor+models {images['floor+models']:,.0f}; "
+            f"the two models alone on {bench['machine']['cores']} cores {models_alone:,.0f}",
+            images["product"] >= BATCH_TARGET,
+        ),
+    ]
+    lines = ["| target (2 cores, 16 connections, test images) | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in rows]
+    beyond = [
+        what
+        for what, missed in (
+            ("the p99", ceiling["latency_ms"]["p99"] > 10),
+            ("the batch throughput", images["floor+models"] < BATCH_TARGET),
+        )
+        if missed
+    ]
+    if beyond:
+        lines += [
+            "",
+            f"On this machine {' and '.join(beyond)} target{'s' if len(beyond) > 1 else ''} "
+            "lie beyond even the floor+models app, which does nothing but run the two models: "
+            "no request handling can reach them here.",
+        ]
     return "\n".join(lines)
 
 
