@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests.conftest import start_server, stop_server
 
@@ -68,3 +69,50 @@ def test_big_responses_arrive_whole(server):
     assert answer.status_code == 200
     assert len(answer.content) == int(answer.headers["Content-Length"])
     assert answer.json()["openapi"].startswith("3.1")
+
+
+@pytest.fixture(scope="module")
+def guarded():
+    srv = start_server({"MNIST_SERVE_API_TOKEN": "s3cret", "MNIST_SERVE_WORKERS": "1"})
+    yield srv
+    stop_server(srv)
+
+
+def answer_to(url: str, request: bytes) -> bytes:
+    """Everything the server sends back to a raw request, until it closes."""
+    address = (urlsplit(url).hostname, urlsplit(url).port)
+    with socket.create_connection(address, timeout=10) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "path, headers, size, status",
+    [
+        # Refused before the body is read: the body is still unread when the server closes.
+        ("/predict/image", {"Content-Type": "image/png"}, 300_000, 401),
+        (
+            "/verify_vector_image",
+            {"Content-Type": "application/json", "Authorization": "Bearer s3cret"},
+            2_000_000,
+            413,
+        ),
+    ],
+    ids=["401 before the body", "413 before the body"],
+)
+def test_answers_given_before_the_body_is_read_still_arrive(guarded, path, headers, size, status):
+    # Closing a corked socket with unread input resets the connection and drops the answer:
+    # the worker flushes it first, so a client that sent its whole body still reads it.
+    for _ in range(5):
+        answer = requests.post(guarded.url + path, data=b"\0" * size, headers=headers, timeout=10)
+        assert answer.status_code == status
+        assert answer.json()["status"] == status
+
+
+def test_a_malformed_request_gets_its_414(guarded):
+    # Gunicorn's own error answer (a request line over its limit) leaves corked, then flushed.
+    answer = answer_to(guarded.url, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 414"), answer[:200]
