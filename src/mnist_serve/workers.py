@@ -11,7 +11,8 @@ uncorked or closed; the close right after the response flushes headers, body and
 Except when the client sent more than was read (an answer given before the body was read: 401,
 413, a malformed request): closing a socket with unread input resets the connection and drops
 what is still queued, so there the answer is flushed (uncorked) before the close, as without
-corking.
+corking. And a request with `Expect: 100-continue` is not corked: its client waits for the
+interim "100 Continue" line, which corked would wait for the kernel's 200 ms timer.
 Measured by `mnist-serve loadtest` (README, "Defaults chosen by measurement"). With keep-alive
 on, corking would hold the tail of each response for up to 200 ms, so this worker corks only
 when keep-alive is off (and MNIST_SERVE_TCP_CORK is not false); on platforms without `TCP_CORK` (not Linux) it is the plain gevent worker.
@@ -73,6 +74,11 @@ class GeventWorker(_GeventWorker):
         super().handle(listener, client, addr)
 
     def handle_request(self, listener_name, req, sock, addr):
+        if self.cork and getattr(req, "_expected_100_continue", False):
+            # The client waits for "100 Continue" before it sends the body: corked, that line
+            # would sit in the kernel for its 200 ms timer.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 0)
         try:
             return super().handle_request(listener_name, req, sock, addr)
         finally:
