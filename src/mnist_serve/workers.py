@@ -67,18 +67,27 @@ class GeventWorker(_GeventWorker):
         hub.print_exception = quiet_tls_errors
         super().run()
 
-    def handle(self, listener, client, addr) -> None:
-        if self.cork and client.family != socket.AF_UNIX:
+    def _set_cork(self, sock, on: bool) -> None:
+        if self.cork:
             with contextlib.suppress(OSError):  # not a TCP socket after all: send as usual
-                client.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_CORK, int(on))
+
+    def handle(self, listener, client, addr) -> None:
+        if client.family != socket.AF_UNIX:
+            self._set_cork(client, True)
         super().handle(listener, client, addr)
 
+    def handle_http2(self, listener, client, addr, *args, **kwargs):
+        # One long-lived connection for many streams (only if http_protocols enables h2): frames
+        # must leave as they are written.
+        self._set_cork(client, False)
+        return super().handle_http2(listener, client, addr, *args, **kwargs)
+
     def handle_request(self, listener_name, req, sock, addr):
-        if self.cork and getattr(req, "_expected_100_continue", False):
+        if getattr(req, "_expected_100_continue", False):
             # The client waits for "100 Continue" before it sends the body: corked, that line
             # would sit in the kernel for its 200 ms timer.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 0)
+            self._set_cork(sock, False)
         try:
             return super().handle_request(listener_name, req, sock, addr)
         finally:
@@ -94,11 +103,11 @@ class GeventWorker(_GeventWorker):
         """Send the corked answer now if the close would reset the connection and drop it."""
         if not self.cork:
             return
-        with contextlib.suppress(OSError, ValueError):
-            unread = array.array("i", [0])
+        unread = array.array("i", [0])
+        with contextlib.suppress(OSError, ValueError):  # ValueError: already closed
             fcntl.ioctl(sock.fileno(), termios.FIONREAD, unread, True)
-            if unread[0]:
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_CORK, 0)
+        if unread[0]:
+            self._set_cork(sock, False)
 
 
 def _peer(greenlet: object) -> str | None:
