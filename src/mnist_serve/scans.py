@@ -120,8 +120,10 @@ def _scan_chunk(args) -> np.ndarray:
     out = np.zeros((len(images), N_PIXELS), dtype=np.uint8)
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         try:
+            if not (image > 0.1).any():
+                raise InvalidInput("no ink")
             out[i] = scan_one(image.reshape(28, 28), int(label), rng, params).reshape(N_PIXELS)
-        except InvalidInput:  # nothing left after the threshold: keep the digit as it was
+        except InvalidInput:  # no ink, or none left after the threshold: keep the digit
             out[i] = np.round(image * 255.0).astype(np.uint8)
     return out
 
