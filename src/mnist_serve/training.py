@@ -57,8 +57,8 @@ class MlpParams:
     batch_size: int = 128
     learning_rate: float = 1e-3
     # Fresh random distortions every epoch (mnist_serve.augment): sturdier on real handwriting.
-    # Version 3: 30% of each epoch's digits are form-scan lookalikes (mnist_serve.scans), which
-    # took optdigits' tuning split from 92.8% to about 95.5% at the same MNIST validation accuracy.
+    # Version 3: 30% of each epoch's digits are form-scan lookalikes (mnist_serve.scans): the
+    # optdigits tuning split went from 92.8% to 96.7%, MNIST validation from 99.16% to 99.04%.
     augmentation: Augmentation = field(default_factory=lambda: Augmentation(scan_fraction=0.3))
 
 
@@ -89,6 +89,8 @@ class XgbParams:
     max_bin: int = 256
     # Extra, randomly distorted copies of the training set (mnist_serve.augment): trees are
     # neither translation nor scale invariant, and these copies buy robustness to real handwriting.
+    # Form-scan lookalikes (scan_fraction 0.3 on 60k, 0.15 on 55k) raised the optdigits tuning
+    # split by 3 to 4 points but left MNIST test at 98.1%, under the 98.2% target: not used.
     augmented_copies: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
 
