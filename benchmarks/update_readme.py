@@ -66,12 +66,12 @@ def accuracy_table() -> str:
         )
     data = manifest["data"]
     lines.append("")
+    trained = {m["name"]: training_rows(m["data"]) for m in manifest["models"]}
     lines.append(
-        f"Trained on {data['train_rows']:,} images"
-        + (
-            f" (selection on a {data['val_rows']:,}-image seeded holdout, then refit on all)"
-            if data.get("refit_full")
-            else f", {data['val_rows']:,} held out for validation"
+        (
+            f"Trained on {next(iter(trained.values()))}"
+            if len(set(trained.values())) == 1
+            else "Trained: " + ", ".join(f"`{name}` on {rows}" for name, rows in trained.items())
         )
         + f"; tested on {data['test_rows']:,}. Export parity (ONNX vs original, every test image): "
         + ", ".join(
@@ -84,6 +84,18 @@ def accuracy_table() -> str:
     if int8_line(manifest["models"]):
         lines += ["", int8_line(manifest["models"])]
     return "\n".join(lines)
+
+
+def training_rows(data: dict) -> str:
+    """How a model.json says its model was fit: rows, and what was held out."""
+    if not data.get("val_rows"):
+        return f"all {data['train_rows']:,} images (no holdout)"
+    if data.get("refit_full"):
+        return (
+            f"{data['train_rows']:,} images (selection on a {data['val_rows']:,}-image "
+            "seeded holdout, then refit on all)"
+        )
+    return f"{data['train_rows']:,} images, {data['val_rows']:,} held out for validation"
 
 
 def int8_line(models: list[dict]) -> str:

@@ -29,7 +29,13 @@ def tiny_config(out_dir: Path, **kw) -> training.TrainConfig:
         mlp=training.MlpParams(
             hidden=(32, 16), epochs=8, batch_size=32, learning_rate=3e-3, augmentation=NO_AUGMENT
         ),
-        xgboost=training.XgbParams(n_estimators=8, max_depth=3, augmented_copies=1),
+        # Form-scan lookalikes in the mix: the scanning path runs end to end here.
+        xgboost=training.XgbParams(
+            n_estimators=8,
+            max_depth=3,
+            augmented_copies=1,
+            augmentation=Augmentation(scan_fraction=0.5),
+        ),
         **kw,
     )
 
@@ -106,6 +112,10 @@ def test_metrics_and_parity_are_recorded(trained):
         assert entry["export_parity"]["argmax_disagreements"] == 0
         assert entry["export_parity"]["max_abs_diff"] <= training.PARITY_ATOL
         assert entry["params"]
+    # The recipe is recorded with the model: `make train` settings can be read back.
+    xgb = next(e for e in manifest["models"] if e["name"] == "xgboost")
+    assert xgb["params"]["augmentation"]["scan_fraction"] == 0.5
+    assert xgb["params"]["augmentation"]["scan_width"] == [18, 28]
 
 
 def test_served_models_match_the_originals(trained):

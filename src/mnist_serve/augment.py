@@ -38,6 +38,15 @@ class Augmentation:
     UCI's optdigits) looks after `prepare_image`: blobby strokes with smooth edges."""
     keep_fraction: float = 0.2
     """Share of images left untouched, so the plain MNIST digits stay in the mix."""
+    scan_fraction: float = 0.0
+    """Share of images replaced by their copy scanned like a form (mnist_serve.scans: upright,
+    stretched to a fixed box, 8x8 cells of ink counts) when the trainer passes such copies."""
+    scan_flag_ones: float = 0.5
+    """Share of the scanned 1s given a flag first, as many writers outside the US draw them."""
+    scan_width: tuple[int, int] = (18, 28)
+    """Width of the scanning box in pixels, out of 32 high (optdigits: mostly 20 to 28)."""
+    scan_ink: tuple[float, float] = (250.0, 380.0)
+    """Inked pixels wanted in the 32x32 bitmap (strokes grown until reached; optdigits ~315)."""
 
 
 def _dilate(images: np.ndarray) -> np.ndarray:
@@ -134,9 +143,15 @@ def _matrices(rng: np.random.Generator, n: int, params: Augmentation) -> np.ndar
 
 
 def augment(
-    x: np.ndarray, rng: np.random.Generator, params: Augmentation = Augmentation()
+    x: np.ndarray,
+    rng: np.random.Generator,
+    params: Augmentation = Augmentation(),
+    scans: np.ndarray | None = None,
 ) -> np.ndarray:
-    """float32 (n, 784) in [0, 1] -> a distorted copy, same shape and range; `x` is untouched."""
+    """float32 (n, 784) in [0, 1] -> a distorted copy, same shape and range; `x` is untouched.
+
+    `scans`: the same digits scanned (mnist_serve.scans.scanned), of which a `scan_fraction`
+    share replaces the distorted ones; the random draws are unchanged when it is not given."""
     n = len(x)
     images = x.reshape(n, SIDE, SIDE).astype(np.float32)
     matrix = _matrices(rng, n, params)
@@ -155,5 +170,8 @@ def augment(
         sel = coarse & (cells == cell)
         if sel.any():
             out[sel] = _coarse(out[sel], cell)
+    if scans is not None and params.scan_fraction > 0:
+        scan = rng.random(n) < params.scan_fraction
+        out[scan] = scans[scan].reshape(-1, SIDE, SIDE)
     out[keep] = images[keep]
     return out.reshape(n, N_PIXELS)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from mnist_serve.config import PROJECT_ROOT, WORKER_CLASSES, default_workers, load_settings
@@ -72,6 +73,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.mlp.epochs = args.epochs
     if args.trees is not None:
         config.xgboost.n_estimators = args.trees
+    if args.scan_fraction is not None:
+        for params in (config.mlp, config.xgboost):
+            params.augmentation = replace(params.augmentation, scan_fraction=args.scan_fraction)
     if args.limit:
         data = _limited(data, args.limit)
     written = training.train(data, config)
@@ -345,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="MLP epochs (default: the tuned value)")
     p.add_argument("--trees", type=int, help="XGBoost boosting rounds (default: the tuned value)")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
+    p.add_argument(
+        "--scan-fraction",
+        type=float,
+        help="share of training digits shown as form scans, both models "
+        "(default: the tuned value of each; see mnist_serve.scans)",
+    )
     p.add_argument(
         "--only",
         action="append",

@@ -25,6 +25,7 @@ import numpy as np
 from mnist_serve import repository
 from mnist_serve.augment import Augmentation, augment
 from mnist_serve.data import N_CLASSES, N_PIXELS, MnistData, scale_pixels, sha256_file
+from mnist_serve.scans import scanned
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
@@ -56,7 +57,19 @@ class MlpParams:
     batch_size: int = 128
     learning_rate: float = 1e-3
     # Fresh random distortions every epoch (mnist_serve.augment): sturdier on real handwriting.
-    augmentation: Augmentation = field(default_factory=Augmentation)
+    # Version 3: 30% of each epoch's digits are form-scan lookalikes (mnist_serve.scans): the
+    # optdigits tuning split went from 92.8% to 96.7%, MNIST validation from 99.16% to 99.04%.
+    augmentation: Augmentation = field(default_factory=lambda: Augmentation(scan_fraction=0.3))
+
+
+def scan_copies(x: np.ndarray, y: np.ndarray, rng, params: Augmentation) -> np.ndarray | None:
+    """One form-scanned copy of the training digits when the augmentation uses them."""
+    if params.scan_fraction <= 0 or params.keep_fraction >= 1:
+        return None
+    started = time.monotonic()
+    scans = scanned(x, y, rng, params)
+    print(f"== scanned {len(x)} digits in {time.monotonic() - started:.0f} s", flush=True)
+    return scans
 
 
 @dataclass
@@ -76,6 +89,8 @@ class XgbParams:
     max_bin: int = 256
     # Extra, randomly distorted copies of the training set (mnist_serve.augment): trees are
     # neither translation nor scale invariant, and these copies buy robustness to real handwriting.
+    # Form-scan lookalikes (scan_fraction 0.3 on 60k, 0.15 on 55k) raised the optdigits tuning
+    # split by 3 to 4 points but left MNIST test at 98.1%, under the 98.2% target: not used.
     augmented_copies: int = 1
     augmentation: Augmentation = field(default_factory=Augmentation)
 
@@ -133,11 +148,12 @@ def fit_mlp(x, y, params: MlpParams, seed: int, val=None):
         metrics=["accuracy"],
     )
     rng = np.random.default_rng(seed)
+    scans = scan_copies(x, y, rng, params.augmentation)
     verbose = 1 if sys.stdout.isatty() else 2
     for epoch in range(params.epochs):
         # Fresh shifts every epoch: the model never sees the same augmented set twice.
         model.fit(
-            augment(x, rng, params.augmentation),
+            augment(x, rng, params.augmentation, scans),
             y,
             batch_size=params.batch_size,
             epochs=epoch + 1,
@@ -264,7 +280,8 @@ def fit_xgboost(x, y, params: XgbParams, seed: int, val=None):
     copies = booster_params.pop("augmented_copies")
     booster_params.pop("augmentation")
     rng = np.random.default_rng(seed)
-    x = np.concatenate([x] + [augment(x, rng, params.augmentation) for _ in range(copies)])
+    scans = scan_copies(x, y, rng, params.augmentation)
+    x = np.concatenate([x] + [augment(x, rng, params.augmentation, scans) for _ in range(copies)])
     y = np.concatenate([y] * (copies + 1))
     model = xgb.XGBClassifier(
         **booster_params,
