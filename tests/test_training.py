@@ -5,6 +5,7 @@ installs); the rest need neither and run everywhere. In CI a skip fails the run 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -94,6 +95,10 @@ def test_training_again_adds_a_version_and_never_overwrites(trained, tmp_path):
     written = training.train(data, small)
     assert [(m["name"], m["version"]) for m in written["models"]] == [("mlp", 2)]
     assert sorted(p.name for p in (copy / "mlp").iterdir()) == ["1", "2"]  # no staging left
+    # Readable by other users, like any directory made here (not mkdtemp's 0700).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (copy / "mlp" / "2").stat().st_mode & 0o777 == 0o777 & ~umask
     assert (copy / "mlp" / "1" / "model.json").read_bytes() == before
     assert ModelRegistry.load(copy).get("mlp").version == "2"
     small.version = 2

@@ -556,6 +556,11 @@ def write_version(staging: Path, final: Path) -> None:
             os.fsync(f.fileno())
     if final.exists():
         raise FileExistsError(f"{final} exists: versions are never overwritten")
+    # mkdtemp made the staging directory 0700: give it the mode any new directory gets here
+    # (umask applied), so a server running as another user can read the version.
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     # rename(2) replaces an empty directory silently; the check above covers that case.
     os.rename(staging, final)
 
