@@ -567,7 +567,8 @@ def _robustness() -> str:
     scenarios = [s for s in report["scenarios"].values() if s["criterion"]]
     worst = max(s[m]["drop_points"] for s in scenarios for m in report["original"])
     ranges = ", ".join(
-        f"{'MLP' if m == 'mlp' else 'XGBoost'} {report['original'][m]:.2f} -> "
+        f"{'MLP' if m == 'mlp' else 'XGBoost'} v{report['models'][m]['version']} "
+        f"{report['original'][m]:.2f} -> "
         + _span([s[m]["accuracy"] for s in scenarios], "{:.2f}").replace("-", "..")
         for m in report["original"]
     )
