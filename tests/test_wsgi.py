@@ -69,8 +69,13 @@ def test_loading_per_worker_still_works():
         assert response.json()["xgboost"]["predicted_number"] == 5
         workers = server.worker_pids()
         assert len(workers) == 2
+        # One worker answering says nothing about the other, which may still be loading: wait
+        # (bounded) until both have the models, then check the master never loaded them.
+        deadline = time.monotonic() + 120
+        while not all(runs_onnxruntime(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker had not loaded the models after 120 s"
+            time.sleep(0.2)
         assert not runs_onnxruntime(server.process.pid)
-        assert all(runs_onnxruntime(pid) for pid in workers)
     finally:
         stop_server(server)
 
