@@ -109,6 +109,13 @@ def test_a_bad_setting_exits_1_not_2_with_one_line():
     assert "MNIST_SERVE_BIND='garbage'" in line
 
 
+@pytest.mark.parametrize("args", [("--timeout", "2s"), ("--timout", "2")])
+def test_a_mistyped_command_line_exits_1_not_2_naming_the_mistake(args):
+    result = healthcheck({}, *args)
+    assert result.returncode == 1
+    assert args[0] in result.stderr and args[1] in result.stderr
+
+
 def test_an_ipv6_loopback_server_exits_0():
     port = free_port()
     bind = {"MNIST_SERVE_BIND": f"[::1]:{port}"}

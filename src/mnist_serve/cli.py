@@ -523,8 +523,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str] | None) -> str | None:
+    """The subcommand named on the command line, before argparse has understood it."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits 2 on a usage error, a status Docker's HEALTHCHECK reserves: a mistyped
+        # check line (`--timeout 2s`) must read as "unhealthy" (1), like every other failure.
+        if exc.code == 2 and _command(argv) == "healthcheck":
+            raise SystemExit(1) from None
+        raise
     try:
         return args.func(args)
     except (ServeError, ArtifactError, DataError, OSError) as exc:
