@@ -197,3 +197,25 @@ def test_metrics_cost_is_the_throughput_share_lost_to_metrics():
     ]
     assert loadtest.ratios(runs) == [{"workers": 2, "metrics_cost": 0.04}]
     assert loadtest.TARGET_ENV["product-no-metrics"] == {"MNIST_SERVE_METRICS": "false"}
+
+
+def test_a_seed_style_only_report_plots_its_latency(tmp_path):
+    """seed-style is left out of the latency panel beside the others (its seconds would flatten
+    their milliseconds), but alone it is what the panel shows, with a legend and no warning."""
+    import warnings
+
+    run = {
+        "target": "seed-style",
+        "workers": 2,
+        "requests_per_second": 12.5,
+        "latency_ms": {"p50": 1167.8, "p99": 2059.8},
+    }
+    report = {
+        "config": {"payload": "json", "connections": 16},
+        "machine": {"cores": 2, "cpu": "test"},
+        "runs": [run],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when a legend has nothing to show
+        loadtest.plot(report, tmp_path / "seed.png")
+    assert (tmp_path / "seed.png").read_bytes()[:4] == b"\x89PNG"
