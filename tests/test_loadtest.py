@@ -128,6 +128,8 @@ def test_repeated_runs_report_the_median(tmp_path, mnist_dir):
     assert result.returncode == 0, result.stderr
     (run,) = json.loads(out.read_text())["runs"]
     assert run["repeats"] == 3 and len(run["requests_per_second_all"]) == 3
+    assert len(run["errors_all"]) == 3 and run["errors"] in run["errors_all"]
+    assert all(errors["timeout"] == 0 for errors in run["errors_all"])
     assert sorted(run["requests_per_second_all"])[1] == round(run["requests_per_second"], 1)
     assert result.stdout.count("round ") == 3
 
@@ -139,7 +141,10 @@ def test_repeat_must_be_positive(tmp_path):
 
 
 def test_median_run_keeps_the_middle_run():
-    runs = [{"target": "t", "requests_per_second": v, "tag": v} for v in (30.0, 10.0, 20.0, 40.0)]
+    runs = [
+        {"target": "t", "requests_per_second": v, "tag": v, "errors": {"timeout": int(v)}}
+        for v in (30.0, 10.0, 20.0, 40.0)
+    ]
     chosen = loadtest.median_run(runs)
     assert chosen["tag"] == 20.0  # the lower middle of four
     assert chosen["requests_per_second_all"] == [30.0, 10.0, 20.0, 40.0]

@@ -385,6 +385,9 @@ def median_run(runs: list[dict]) -> dict:
     if len(runs) > 1:
         chosen["repeats"] = len(runs)
         chosen["requests_per_second_all"] = [round(r["requests_per_second"], 1) for r in runs]
+        # Kept per run, so an outlier (a round that completed nothing) can be told apart: did
+        # its requests time out, fail to connect, or get errors?
+        chosen["errors_all"] = [r["errors"] for r in runs]
     return chosen
 
 
