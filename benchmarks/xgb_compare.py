@@ -4,13 +4,13 @@ The machine is shared and its speed drifts, so only relative figures from one ru
 anything. Each round times every model in turn (the order alternating round to round), with
 the server's session options (`mnist_serve.runtime._session_options`) on distinct MNIST test
 images: a single image warm, a single image after 32 MB went through the caches, and the cost
-per image in batches of 256. Reports each model's median over rounds and its ratio to the
-first model (the baseline). Models are ONNX files, or `file.ubj:K` (an XGBoost original cut to
-its first K rounds, exported the way training exports).
+per image in batches of 256. Reports each model's median over rounds, its ratio to the first
+model's (the baseline), and the median of its per-round ratios to the baseline's same round.
+Models are ONNX files, or `file.ubj:K` (an XGBoost original cut to its first K rounds,
+exported the way training exports). Short rounds, many of them, interleave best:
 
-    .venv/bin/python benchmarks/xgb_compare.py --data-dir ../shared/mnist \
-        models/xgboost/2/xgboost.onnx models/xgboost/3/xgboost.onnx \
-        --out benchmarks/results/xgb_compare.json
+    .venv/bin/python benchmarks/xgb_compare.py --data-dir ../shared/mnist --rounds 31 \
+        --singles 300 --cold 60 models/xgboost/2/xgboost.onnx models/xgboost/3/xgboost.onnx
 """
 
 from __future__ import annotations
@@ -92,6 +92,12 @@ def main() -> None:
                 "onnx_bytes": size,
                 "median": med,
                 "ratio_to_baseline": {m: med[m] / medians[0][m] for m in MEASURES},
+                # Each round against the baseline's same round: sturdier when the machine's
+                # load comes and goes in bursts.
+                "paired_ratio_to_baseline": {
+                    m: float(np.median([a[m] / b[m] for a, b in zip(runs, times[0], strict=True)]))
+                    for m in MEASURES
+                },
                 "per_round": runs,
             }
             for spec, size, med, runs in zip(args.models, sizes, medians, times, strict=True)
@@ -101,7 +107,7 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(report, args.out.with_suffix(".png"))
     for m in report["models"]:
-        print(m["model"], {k: round(v, 3) for k, v in m["ratio_to_baseline"].items()})
+        print(m["model"], {k: round(v, 3) for k, v in m["paired_ratio_to_baseline"].items()})
 
 
 def plot(report: dict, path: Path) -> None:
