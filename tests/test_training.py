@@ -5,19 +5,22 @@ installs); the rest need neither and run everywhere. In CI a skip fails the run 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_serve import training
+from mnist_serve import repository, training
 from mnist_serve.augment import Augmentation
 from mnist_serve.data import load_from_dir
 from mnist_serve.errors import ArtifactError
 from mnist_serve.repository import read_model_json
 from mnist_serve.runtime import ModelRegistry, verify_artifacts
+from tests.conftest import ROOT
 from tests.test_data import write_mnist_dir
 
 NO_AUGMENT = Augmentation(keep_fraction=1.0)
@@ -242,3 +245,14 @@ def test_training_one_model_keeps_the_other(trained, tmp_path):
     registry = ModelRegistry.load(target)
     assert registry.get("xgboost", "5").version == "5"
     assert registry.get("mlp").version == "1"
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [("mlp", training.MlpParams()), ("xgboost", training.XgbParams())]
+)
+def test_default_recipe_is_the_served_versions(name, params):
+    """`make train` fits what is served: each default recipe is the one recorded in the
+    model.json of the model's highest shipped version."""
+    served = repository.versions(ROOT / "models" / name)[0]
+    meta = read_model_json(repository.version_dir(ROOT / "models", name, served))
+    assert meta["params"] == json.loads(json.dumps(asdict(params)))
