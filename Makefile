@@ -36,7 +36,8 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Retrain the shipped models (about 10 minutes on 2 cores); DATA_DIR= to download instead.
+# Retrain the shipped models with their recipes (the README says how long it took here);
+# DATA_DIR= to download instead.
 train: $(DEV_STAMP)
 	$(BIN)/mnist-serve train $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 

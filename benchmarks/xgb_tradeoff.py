@@ -7,7 +7,7 @@ for the per-class split that ships. Chooses the shipped size on evidence.
 
 The shipped original (`models/xgboost.ubj`) has only the shipped number of rounds, so it can
 answer only for k up to that. Rounds beyond it need a longer model: `--train` fits one with the
-shipped recipe (`XgbParams`, all 60k training images, as `mnist-serve train` refits) and as many
+shipped recipe (`XgbParams`, all 60k training images, as `mnist-serve train --refit` does) and as many
 rounds as the largest k (about 15 minutes for 150 rounds on 2 cores). Without `--train` the
 script refuses such k rather than dropping them silently.
 

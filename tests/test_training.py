@@ -51,7 +51,7 @@ def trained(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("train")
     write_mnist_dir(root / "data", n_train=400, n_test=120)
     out = root / "models"
-    manifest = training.train(load_from_dir(root / "data"), tiny_config(out))
+    manifest = training.train(load_from_dir(root / "data"), tiny_config(out, refit_full=True))
     return out, manifest
 
 
@@ -256,3 +256,5 @@ def test_default_recipe_is_the_served_versions(name, params):
     served = repository.versions(ROOT / "models" / name)[0]
     meta = read_model_json(repository.version_dir(ROOT / "models", name, served))
     assert meta["params"] == json.loads(json.dumps(asdict(params)))
+    assert meta["data"]["refit_full"] == training.TrainConfig(out_dir=ROOT).refit_full
+    assert meta["data"]["val_rows"] == training.TrainConfig(out_dir=ROOT).holdout

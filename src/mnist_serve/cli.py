@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = training.TrainConfig(
         out_dir=args.out_dir,
         holdout=args.holdout,
-        refit_full=not args.no_refit,
+        refit_full=args.refit,
         seed=args.seed,
         version=args.version,
         models=tuple(args.only or training.TRAINERS),
@@ -337,8 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--holdout", type=int, default=5000, help="validation images held out")
     p.add_argument(
-        "--no-refit", action="store_true", help="ship the models fit without the holdout"
+        "--refit",
+        action="store_true",
+        help="after validation, refit on all training images (the shipped models were not)",
     )
+    # The default since the shipped recipes were fit without refitting; still accepted.
+    p.add_argument("--no-refit", action="store_false", dest="refit", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=1234, help="random seed for both trainers")
     p.add_argument(
         "--version",

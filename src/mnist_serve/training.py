@@ -103,7 +103,9 @@ class XgbParams:
 class TrainConfig:
     out_dir: Path
     holdout: int = 5000
-    refit_full: bool = True
+    # Off: the shipped versions were selected and shipped as fit on 55k (refitting on all 60k
+    # did not lift MNIST test for the scan-trained XGBoost), so `make train` reproduces them.
+    refit_full: bool = False
     seed: int = 1234
     # None: one above the highest version each model already has in `out_dir`.
     version: int | None = None
