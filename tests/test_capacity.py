@@ -43,10 +43,11 @@ def test_apply_rewrites_resources_and_workers_only(tmp_path):
     before = [p.read_text() for p in copies]
     rec = {
         "workers": 3,
-        "cpu_request": "3000m",
-        "cpu_limit": "3000m",
-        "memory_request": "224Mi",
-        "memory_limit": "640Mi",
+        "cpu_request": "2999m",
+        "cpu_limit": "3001m",
+        # Values no real run writes, so each of them is a change whatever the manifests hold.
+        "memory_request": "223Mi",
+        "memory_limit": "641Mi",
     }
     capacity.apply(rec, copies)
     for path, old in zip(copies, before, strict=True):
@@ -54,8 +55,8 @@ def test_apply_rewrites_resources_and_workers_only(tmp_path):
         spec = doc["spec"].get("template", {}).get("spec", doc["spec"])
         [container] = spec["containers"]
         assert container["resources"] == {
-            "requests": {"cpu": "3000m", "memory": "224Mi"},
-            "limits": {"cpu": "3000m", "memory": "640Mi"},
+            "requests": {"cpu": "2999m", "memory": "223Mi"},
+            "limits": {"cpu": "3001m", "memory": "641Mi"},
         }
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["MNIST_SERVE_WORKERS"] == "3"
