@@ -6,7 +6,7 @@ shapes with the shipped recipe otherwise (`XgbParams`, one shifted copy) on the 
 exports each the way training does, and measures validation and test accuracy and latency on
 distinct images: warm, with caches flushed, and per image in a batch of 256.
 
-    .venv/bin/python benchmarks/xgb_shapes.py --data-dir ../shared/mnist
+    .venv/bin/python -m benchmarks.xgb_shapes --data-dir ../shared/mnist
 """
 
 from __future__ import annotations
@@ -39,21 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def mean_visits(model, x: np.ndarray) -> float:
     """Average tree levels walked per image: sum of leaf depths over all trees."""
-    booster = model.get_booster()
-    import xgboost as xgb
+    from benchmarks.xgb_scans import leaf_depths, visits
 
-    leaves = booster.predict(xgb.DMatrix(x), pred_leaf=True)  # (n, trees)
-    depth_of = {}
-    for tree_id, dump in enumerate(booster.get_dump(dump_format="json")):
-        stack = [(json.loads(dump), 0)]
-        while stack:
-            node, depth = stack.pop()
-            if "leaf" in node:
-                depth_of[tree_id, node["nodeid"]] = depth
-            else:
-                stack += [(child, depth + 1) for child in node["children"]]
-    total = sum(depth_of[t, int(leaf)] for row in leaves for t, leaf in enumerate(row))
-    return total / len(leaves)
+    booster = model.get_booster()
+    return visits(booster, x, booster.num_boosted_rounds(), leaf_depths(booster))
 
 
 def main() -> None:
